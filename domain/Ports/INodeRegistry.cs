@@ -1,0 +1,137 @@
+using Dgon.Domain.Nodes;
+
+namespace Dgon.Domain.Ports;
+
+/// <summary>A node as stored by a registry (PostgreSQL row or, later, DgonNode custom resource).</summary>
+public sealed record NodeRecord
+{
+    /// <summary>Node id (RFC 1123 label).</summary>
+    public required string Id { get; init; }
+
+    /// <summary>Region (Kubernetes label value).</summary>
+    public required string Region { get; init; }
+
+    /// <summary>Runtime.</summary>
+    public required NodeRuntime Runtime { get; init; }
+
+    /// <summary>Lifecycle phase.</summary>
+    public required NodePhase Phase { get; init; }
+
+    /// <summary>Reputation, 0–100 (seed 000 default 60).</summary>
+    public double Reputation { get; init; } = DefaultReputation;
+
+    /// <summary>Declared green energy.</summary>
+    public bool GreenEnergy { get; init; }
+
+    /// <summary>Declared network hint.</summary>
+    public string? AsnHint { get; init; }
+
+    /// <summary>Declared wallet address.</summary>
+    public string? WalletAddress { get; init; }
+
+    /// <summary>Ready flag of the last heartbeat.</summary>
+    public bool Ready { get; init; }
+
+    /// <summary>Time of the last valid heartbeat (UTC), null before the first.</summary>
+    public DateTimeOffset? LastHeartbeat { get; init; }
+
+    /// <summary>Last reported metrics; members the node did not report are null.</summary>
+    public NodeMetrics Metrics { get; init; } = NodeMetrics.None;
+
+    /// <summary>First registration time (UTC).</summary>
+    public required DateTimeOffset CreatedAt { get; init; }
+
+    /// <summary>Last registration time (UTC).</summary>
+    public required DateTimeOffset RegisteredAt { get; init; }
+
+    /// <summary>Seed 000: reputation defaults to 60.</summary>
+    public const double DefaultReputation = 60;
+
+    /// <summary>The lifecycle's view of this node: last seen is the last heartbeat, or the registration time before one.</summary>
+    public NodeLifecycleState LifecycleState => new(Phase, LastHeartbeat is { } hb && hb > RegisteredAt ? hb : RegisteredAt);
+}
+
+/// <summary>Metrics a node reported in its last heartbeat (seed 000 heartbeat body). Null = not reported.</summary>
+/// <param name="GpuUtil">GPU utilisation ratio, 0–1.</param>
+/// <param name="MemUsedGb">Memory in use, gigabytes.</param>
+/// <param name="P95Ms">p95 latency, milliseconds.</param>
+public sealed record NodeMetrics(double? GpuUtil, double? MemUsedGb, double? P95Ms)
+{
+    /// <summary>Nothing reported.</summary>
+    public static NodeMetrics None { get; } = new(null, null, null);
+}
+
+/// <summary>What a node declares at registration (validated; see <see cref="Validation.ContractValidator"/>).</summary>
+/// <param name="NodeId">Node id.</param>
+/// <param name="Region">Region.</param>
+/// <param name="Runtime">Runtime.</param>
+/// <param name="AsnHint">Network hint or null.</param>
+/// <param name="WalletAddress">Wallet address or null (empty is stored as null).</param>
+/// <param name="GreenEnergy">Green energy flag.</param>
+public sealed record NodeRegistration(string NodeId, string Region, NodeRuntime Runtime, string? AsnHint, string? WalletAddress, bool GreenEnergy);
+
+/// <summary>A validated heartbeat.</summary>
+/// <param name="Ready">Runtime ready.</param>
+/// <param name="Metrics">Reported metrics.</param>
+public sealed record NodeHeartbeat(bool Ready, NodeMetrics Metrics);
+
+/// <summary>Filter and page of a node listing. Order is by id (ordinal), stable across pages.</summary>
+/// <param name="Phase">Only nodes in this phase, or all.</param>
+/// <param name="Region">Only nodes in this region, or all.</param>
+/// <param name="Limit">Page size, 1–1000.</param>
+/// <param name="After">Exclusive lower bound on id (keyset cursor), or null for the first page.</param>
+public sealed record NodeListQuery(NodePhase? Phase, string? Region, int Limit, string? After);
+
+/// <summary>A page of nodes.</summary>
+/// <param name="Items">Nodes ordered by id.</param>
+/// <param name="NextAfter">Cursor for the next page (id of the last item), or null when this is the last page.</param>
+public sealed record NodePage(IReadOnlyList<NodeRecord> Items, string? NextAfter);
+
+/// <summary>A phase change made by the registry, for logs, metrics and (later) Kubernetes Events.</summary>
+/// <param name="NodeId">Node id.</param>
+/// <param name="From">Phase before.</param>
+/// <param name="To">Phase after.</param>
+/// <param name="Reason">Transition reason from <see cref="NodeLifecycle"/>.</param>
+public sealed record PhaseChange(string NodeId, NodePhase From, NodePhase To, string Reason);
+
+/// <summary>
+/// Persistence port for nodes and their secrets. Implementations apply <see cref="NodeLifecycle"/> atomically
+/// with the write (no lost updates between concurrent heartbeats and the timeout sweep).
+/// Standalone mode: PostgreSQL. Kubernetes mode (next issue): DgonNode custom resources.
+/// </summary>
+public interface INodeRegistry
+{
+    /// <summary>
+    /// Upserts the node with its declared data, applies <see cref="NodeEvent.Registered"/>, and replaces its secret
+    /// with <paramref name="nodeToken"/> (stored encrypted). Seed 000: register upserts as pending and issues a fresh secret.
+    /// </summary>
+    /// <returns>The node as stored after the upsert.</returns>
+    Task<NodeRecord> RegisterAsync(NodeRegistration registration, string nodeToken, CancellationToken cancellationToken);
+
+    /// <summary>The node's current token (decrypted), or null if the node or its secret does not exist.</summary>
+    Task<string?> GetTokenAsync(string nodeId, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Records a verified heartbeat: last heartbeat = now, metrics, ready; applies <see cref="NodeEvent.HeartbeatReceived"/>.
+    /// </summary>
+    /// <returns>The phase after the heartbeat, or null if the node no longer exists.</returns>
+    Task<NodePhase?> RecordHeartbeatAsync(string nodeId, NodeHeartbeat heartbeat, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Applies <see cref="NodeEvent.TimePassed"/> to every node whose offline deadline has passed.
+    /// </summary>
+    /// <returns>The phase changes made.</returns>
+    Task<IReadOnlyList<PhaseChange>> ExpireOverdueAsync(CancellationToken cancellationToken);
+
+    /// <summary>The earliest offline deadline among pending and active nodes, or null when there is none.</summary>
+    Task<DateTimeOffset?> NextOfflineDeadlineAsync(CancellationToken cancellationToken);
+
+    /// <summary>One node, or null.</summary>
+    Task<NodeRecord?> GetAsync(string nodeId, CancellationToken cancellationToken);
+
+    /// <summary>A page of nodes, filtered, in id order.</summary>
+    Task<NodePage> ListAsync(NodeListQuery query, CancellationToken cancellationToken);
+
+    /// <summary>Node counts per phase; every phase present (zero when none).</summary>
+    Task<IReadOnlyDictionary<NodePhase, int>> CountByPhaseAsync(CancellationToken cancellationToken);
+}
