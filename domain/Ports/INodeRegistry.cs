@@ -87,7 +87,7 @@ public sealed record NodeListQuery(NodePhase? Phase, string? Region, int Limit, 
 /// <param name="NextAfter">Cursor for the next page (id of the last item), or null when this is the last page.</param>
 public sealed record NodePage(IReadOnlyList<NodeRecord> Items, string? NextAfter);
 
-/// <summary>A phase change made by the registry, for logs, metrics and (later) Kubernetes Events.</summary>
+/// <summary>A phase transition applied by the registry (From may equal To), for logs, metrics and (later) Kubernetes Events.</summary>
 /// <param name="NodeId">Node id.</param>
 /// <param name="From">Phase before.</param>
 /// <param name="To">Phase after.</param>
@@ -114,8 +114,8 @@ public interface INodeRegistry
     /// <summary>
     /// Records a verified heartbeat: last heartbeat = now, metrics, ready; applies <see cref="NodeEvent.HeartbeatReceived"/>.
     /// </summary>
-    /// <returns>The phase after the heartbeat, or null if the node no longer exists.</returns>
-    Task<NodePhase?> RecordHeartbeatAsync(string nodeId, NodeHeartbeat heartbeat, CancellationToken cancellationToken);
+    /// <returns>The phase before and after (equal when unchanged), or null if the node no longer exists.</returns>
+    Task<PhaseChange?> RecordHeartbeatAsync(string nodeId, NodeHeartbeat heartbeat, CancellationToken cancellationToken);
 
     /// <summary>
     /// Applies <see cref="NodeEvent.TimePassed"/> to every node whose offline deadline has passed.

@@ -1,0 +1,249 @@
+using System.Buffers.Text;
+using System.Globalization;
+using System.Text;
+using Dgon.Api.Http;
+using Dgon.Domain.Auth;
+using Dgon.Domain.Contracts;
+using Dgon.Domain.Nodes;
+using Dgon.Domain.Ports;
+using Dgon.Domain.Validation;
+
+namespace Dgon.Api.Apis;
+
+/// <summary>
+/// Node endpoints of seed 000: <c>POST /v1/nodes/register</c>, <c>POST /v1/nodes/heartbeat</c> (HMAC),
+/// <c>GET /v1/nodes</c> (filters and keyset paging).
+/// </summary>
+public static partial class NodesApi
+{
+    /// <summary>Default page size of <c>GET /v1/nodes</c>.</summary>
+    public const int DefaultPageSize = 500;
+
+    /// <summary>Largest page size of <c>GET /v1/nodes</c>.</summary>
+    public const int MaxPageSize = 1000;
+
+    /// <summary>Maps the node endpoints.</summary>
+    public static IEndpointRouteBuilder MapNodesApi(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/v1/nodes").WithTags("Nodes");
+
+        group.MapPost("/register", RegisterAsync)
+            .WithName("RegisterNode")
+            .WithSummary("Register (or re-register) a node; returns its fresh HMAC token once")
+            .Accepts<RegisterRequest>("application/json")
+            .Produces<RegisterResponse>()
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
+            .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
+
+        group.MapPost("/heartbeat", HeartbeatAsync)
+            .WithName("NodeHeartbeat")
+            .WithSummary("Signed heartbeat (X-Node-Id, X-Node-Ts, X-Node-Auth); returns the node's phase")
+            .Accepts<HeartbeatRequest>("application/json")
+            .Produces<HeartbeatResponse>()
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+            .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
+
+        group.MapGet("", ListAsync)
+            .WithName("ListNodes")
+            .WithSummary("Nodes in id order; ?status=, ?region=, ?limit= (1-1000, default 500), ?cursor=; next page in the Link header")
+            .Produces<List<NodeView>>()
+            .ProducesProblem(StatusCodes.Status400BadRequest);
+
+        return app;
+    }
+
+    private static async Task<IResult> RegisterAsync(HttpRequest request, INodeRegistry registry, ILoggerFactory loggers, CancellationToken ct)
+    {
+        var raw = await JsonBody.ReadAsync(request, ct);
+        if (raw.Error is not null)
+        {
+            return raw.Error;
+        }
+
+        var parsed = JsonBody.Parse(raw.Value, DgonJsonContext.Default.RegisterRequest);
+        if (parsed.Error is not null)
+        {
+            return parsed.Error;
+        }
+
+        var body = parsed.Value!;
+        var errors = ContractValidator.Validate(body);
+        if (errors.Count > 0)
+        {
+            return Problems.Validation(errors);
+        }
+
+        NodeRuntimes.TryParse(body.Runtime, out var runtime);
+        var registration = new NodeRegistration(
+            body.NodeId!,
+            body.Region!,
+            runtime,
+            NullIfEmpty(body.AsnHint),
+            NullIfEmpty(body.WalletAddress),
+            body.GreenEnergy ?? false);
+        var token = NodeAuth.NewToken();
+        var node = await registry.RegisterAsync(registration, token, ct);
+        LogRegistered(loggers.CreateLogger(typeof(NodesApi)), node.Id, node.Region, node.Runtime.ToWire(), node.Phase.ToWire());
+
+        request.HttpContext.Response.Headers.CacheControl = "no-store";
+        return TypedResults.Json(new RegisterResponse("registered", node.Id, token), DgonJsonContext.Default.RegisterResponse);
+    }
+
+    private static async Task<IResult> HeartbeatAsync(HttpRequest request, SignedRequestReader reader, INodeRegistry registry, ILoggerFactory loggers, CancellationToken ct)
+    {
+        var signed = await reader.ReadAsync(request, DgonJsonContext.Default.HeartbeatRequest, ct);
+        if (signed.Error is not null)
+        {
+            return signed.Error;
+        }
+
+        var (nodeId, body) = signed.Value!;
+        var errors = ContractValidator.Validate(body);
+        if (errors.Count > 0)
+        {
+            return Problems.Validation(errors);
+        }
+
+        var change = await registry.RecordHeartbeatAsync(
+            nodeId,
+            new NodeHeartbeat(body.Ready!.Value, new NodeMetrics(body.GpuUtil, body.MemUsedGb, body.P95Ms)),
+            ct);
+        if (change is null)
+        {
+            // Deleted between authentication and the write.
+            return Problems.Unauthorized(NodeAuthResult.UnknownNode);
+        }
+
+        if (change.From != change.To)
+        {
+            LogPhaseChanged(loggers.CreateLogger(typeof(NodesApi)), nodeId, change.From.ToWire(), change.To.ToWire(), change.Reason);
+        }
+
+        return TypedResults.Json(new HeartbeatResponse(change.To.ToWire()), DgonJsonContext.Default.HeartbeatResponse);
+    }
+
+    private static async Task<IResult> ListAsync(HttpRequest request, INodeRegistry registry, CancellationToken ct)
+    {
+        var errors = new Dictionary<string, string[]>(StringComparer.Ordinal);
+        var q = request.Query;
+
+        NodePhase? phase = null;
+        if (q.TryGetValue("status", out var statusValue) && statusValue.ToString() is { Length: > 0 } status)
+        {
+            if (NodePhases.TryParse(status, out var p))
+            {
+                phase = p;
+            }
+            else
+            {
+                errors["status"] = [$"must be one of {string.Join(", ", NodePhases.All.Select(x => x.ToWire()))}"];
+            }
+        }
+
+        string? region = null;
+        if (q.TryGetValue("region", out var regionValue) && regionValue.ToString() is { Length: > 0 } r)
+        {
+            if (ContractValidator.IsValidRegion(r))
+            {
+                region = r;
+            }
+            else
+            {
+                errors["region"] = ["is not a valid region name"];
+            }
+        }
+
+        var limit = DefaultPageSize;
+        if (q.TryGetValue("limit", out var limitValue) && limitValue.ToString() is { Length: > 0 } l
+            && !(int.TryParse(l, NumberStyles.None, CultureInfo.InvariantCulture, out limit) && limit is >= 1 and <= MaxPageSize))
+        {
+            errors["limit"] = [$"must be an integer from 1 to {MaxPageSize}"];
+        }
+
+        string? after = null;
+        if (q.TryGetValue("cursor", out var cursorValue) && cursorValue.ToString() is { Length: > 0 } c)
+        {
+            after = DecodeCursor(c);
+            if (after is null)
+            {
+                errors["cursor"] = ["is not a cursor returned by this API"];
+            }
+        }
+
+        if (errors.Count > 0)
+        {
+            return Problems.InvalidQuery(errors);
+        }
+
+        var page = await registry.ListAsync(new NodeListQuery(phase, region, limit, after), ct);
+        if (page.NextAfter is { } next)
+        {
+            var query = new List<string> { $"limit={limit}", $"cursor={EncodeCursor(next)}" };
+            if (phase is { } ph)
+            {
+                query.Add($"status={ph.ToWire()}");
+            }
+
+            if (region is not null)
+            {
+                query.Add($"region={Uri.EscapeDataString(region)}");
+            }
+
+            request.HttpContext.Response.Headers.Link = $"</v1/nodes?{string.Join('&', query)}>; rel=\"next\"";
+        }
+
+        var views = page.Items.Select(ToView).ToList();
+        return TypedResults.Json(views, DgonJsonContext.Default.ListNodeView);
+    }
+
+    /// <summary>Maps a stored node to its wire form.</summary>
+    public static NodeView ToView(NodeRecord node)
+    {
+        ArgumentNullException.ThrowIfNull(node);
+        return new NodeView
+        {
+            Id = node.Id,
+            Region = node.Region,
+            Runtime = node.Runtime.ToWire(),
+            Status = node.Phase.ToWire(),
+            Reputation = node.Reputation,
+            GreenEnergy = node.GreenEnergy,
+            LastHeartbeat = node.LastHeartbeat?.UtcDateTime,
+            Ready = node.Ready,
+            AsnHint = node.AsnHint,
+            WalletAddress = node.WalletAddress,
+            GpuUtil = node.Metrics.GpuUtil,
+            MemUsedGb = node.Metrics.MemUsedGb,
+            P95Ms = node.Metrics.P95Ms,
+            CreatedAt = node.CreatedAt.UtcDateTime,
+        };
+    }
+
+    // Cursors are opaque to clients: base64url of the last id seen.
+    private static string EncodeCursor(string lastId) => Base64Url.EncodeToString(Encoding.UTF8.GetBytes(lastId));
+
+    private static string? DecodeCursor(string cursor)
+    {
+        try
+        {
+            var id = Encoding.UTF8.GetString(Base64Url.DecodeFromChars(cursor));
+            return ContractValidator.IsValidNodeId(id) ? id : null;
+        }
+        catch (FormatException)
+        {
+            return null;
+        }
+    }
+
+    private static string? NullIfEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Node {NodeId} registered (region {Region}, runtime {Runtime}, phase {Phase})")]
+    private static partial void LogRegistered(ILogger logger, string nodeId, string region, string runtime, string phase);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Node {NodeId} phase {From} -> {To} ({Reason})")]
+    private static partial void LogPhaseChanged(ILogger logger, string nodeId, string from, string to, string reason);
+}

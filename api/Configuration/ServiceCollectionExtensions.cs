@@ -1,0 +1,131 @@
+using System.Data.Common;
+using Dgon.Api.Apis;
+using Dgon.Api.Http;
+using Dgon.Api.Infrastructure;
+using Dgon.Api.Lifecycle;
+using Dgon.Api.Security;
+using Dgon.Domain.Contracts;
+using Dgon.Domain.Nodes;
+using Dgon.Domain.Ports;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.EntityFrameworkCore;
+
+namespace Dgon.Api.Configuration;
+
+/// <summary>Wiring of the API's services and middleware, so that Program.cs reads as a table of contents.</summary>
+public static class ServiceCollectionExtensions
+{
+    private const string CorsPolicy = "dashboard";
+
+    /// <summary>
+    /// Registers options, PostgreSQL persistence (standalone registry), the lifecycle and its sweeper, CORS,
+    /// problem details, OpenAPI and health checks.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">Configuration is missing or invalid (see <see cref="DgonApiOptions.FromConfiguration"/>).</exception>
+    public static WebApplicationBuilder AddDgonApi(this WebApplicationBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        var options = DgonApiOptions.FromConfiguration(builder.Configuration);
+        var services = builder.Services;
+
+        if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(builder.Configuration["http_ports"]))
+        {
+            builder.WebHost.UseUrls(DgonApiOptions.DefaultUrls);
+        }
+
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.AddServerHeader = false;
+            k.Limits.MaxRequestBodySize = DgonApiOptions.MaxRequestBodyBytes;
+        });
+
+        var registry = builder.Configuration["DGON_REGISTRY"] ?? "standalone";
+        if (!string.Equals(registry, "standalone", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new InvalidOperationException($"DGON_REGISTRY='{registry}' is not supported by this build; only 'standalone' (PostgreSQL) is");
+        }
+
+        services.AddSingleton(options);
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton(options.Lifecycle);
+        services.AddSingleton<NodeLifecycle>();
+        services.AddSingleton(new NodeSecretProtector(options.SecretKey));
+        services.AddSingleton(sp => new SqlMigrator(options.ConnectionString, sp.GetRequiredService<ILogger<SqlMigrator>>()));
+        services.AddDbContextPool<DgonDbContext>(db => db.UseNpgsql(options.ConnectionString));
+        services.AddScoped<INodeRegistry, PostgresNodeRegistry>();
+        services.AddScoped<IReceiptStore, PostgresReceiptStore>();
+        services.AddScoped<SignedRequestReader>();
+        services.AddHostedService<NodeLifecycleSweeper>();
+
+        services.ConfigureHttpJsonOptions(json => json.SerializerOptions.TypeInfoResolverChain.Insert(0, DgonJsonContext.Default));
+        services.AddProblemDetails();
+        services.AddOpenApi();
+        services.AddHealthChecks().AddDbContextCheck<DgonDbContext>("database", tags: ["ready"]);
+        services.AddCors(cors => cors.AddPolicy(CorsPolicy, policy =>
+        {
+            if (options.CorsOrigins.Contains("*"))
+            {
+                policy.AllowAnyOrigin();
+            }
+            else
+            {
+                policy.WithOrigins([.. options.CorsOrigins]);
+            }
+
+            policy.WithMethods("GET", "POST").AllowAnyHeader().WithExposedHeaders("Link");
+        }));
+        return builder;
+    }
+
+    /// <summary>Applies pending database migrations (blocking start-up until the database answers, up to 60 s).</summary>
+    /// <exception cref="InvalidOperationException">The database stayed unreachable, or a migration failed.</exception>
+    public static async Task MigrateDatabaseAsync(this WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        var migrator = app.Services.GetRequiredService<SqlMigrator>();
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (true)
+        {
+            try
+            {
+                await migrator.MigrateAsync(app.Lifetime.ApplicationStopping);
+                return;
+            }
+            catch (DbException e) when (DateTime.UtcNow < deadline && e is Npgsql.NpgsqlException { IsTransient: true })
+            {
+                app.Logger.LogWarning("Database not reachable yet ({Message}); retrying", e.Message);
+                await Task.Delay(TimeSpan.FromSeconds(2), app.Lifetime.ApplicationStopping);
+            }
+            catch (DbException e)
+            {
+                throw new InvalidOperationException($"database migration failed: {e.Message}", e);
+            }
+        }
+    }
+
+    /// <summary>Middleware and endpoints: errors as problem+json (503 when the database is down), CORS, health, OpenAPI, v1 API.</summary>
+    public static WebApplication MapDgonApi(this WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        app.UseExceptionHandler(new ExceptionHandlerOptions { StatusCodeSelector = StatusFor });
+        app.UseStatusCodePages();
+        app.UseCors(CorsPolicy);
+
+        app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false }).WithTags("Health");
+        app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready") }).WithTags("Health");
+        app.MapOpenApi();
+
+        app.MapNodesApi();
+        app.MapReceiptsApi();
+        app.MapSummaryApi();
+        return app;
+    }
+
+    // Only an unreachable or overloaded database is the client's cue to retry (503); anything else is our bug (500).
+    private static int StatusFor(Exception e) => e switch
+    {
+        Npgsql.NpgsqlException { IsTransient: true } or TimeoutException => StatusCodes.Status503ServiceUnavailable,
+        { InnerException: Npgsql.NpgsqlException { IsTransient: true } } => StatusCodes.Status503ServiceUnavailable,
+        _ => StatusCodes.Status500InternalServerError,
+    };
+}

@@ -1,0 +1,175 @@
+using System.Text.Json;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Metadata.Builders;
+
+namespace Dgon.Api.Infrastructure;
+
+/// <summary>EF Core context over the schema created by <see cref="SqlMigrator"/> (it never creates schema itself).</summary>
+public sealed class DgonDbContext(DbContextOptions<DgonDbContext> options) : DbContext(options)
+{
+    /// <summary>The <c>nodes</c> table.</summary>
+    public DbSet<NodeEntity> Nodes => Set<NodeEntity>();
+
+    /// <summary>The <c>node_secrets</c> table.</summary>
+    public DbSet<NodeSecretEntity> NodeSecrets => Set<NodeSecretEntity>();
+
+    /// <summary>The <c>receipts</c> table.</summary>
+    public DbSet<ReceiptEntity> Receipts => Set<ReceiptEntity>();
+
+    /// <inheritdoc />
+    protected override void OnModelCreating(ModelBuilder modelBuilder)
+    {
+        ArgumentNullException.ThrowIfNull(modelBuilder);
+        modelBuilder.ApplyConfiguration(new NodeEntityConfiguration());
+        modelBuilder.ApplyConfiguration(new NodeSecretEntityConfiguration());
+        modelBuilder.ApplyConfiguration(new ReceiptEntityConfiguration());
+    }
+}
+
+/// <summary>A row of <c>nodes</c>. Times are UTC.</summary>
+public sealed class NodeEntity
+{
+    /// <summary>Primary key: node id.</summary>
+    public required string Id { get; set; }
+
+    /// <summary>Region.</summary>
+    public required string Region { get; set; }
+
+    /// <summary>Runtime wire name.</summary>
+    public required string Runtime { get; set; }
+
+    /// <summary>Phase wire name.</summary>
+    public required string Status { get; set; }
+
+    /// <summary>Reputation 0–100.</summary>
+    public double Reputation { get; set; }
+
+    /// <summary>Green energy flag.</summary>
+    public bool GreenEnergy { get; set; }
+
+    /// <summary>Network hint.</summary>
+    public string? AsnHint { get; set; }
+
+    /// <summary>Wallet address.</summary>
+    public string? WalletAddress { get; set; }
+
+    /// <summary>Ready flag of the last heartbeat.</summary>
+    public bool Ready { get; set; }
+
+    /// <summary>Reported GPU utilisation ratio.</summary>
+    public double? GpuUtil { get; set; }
+
+    /// <summary>Reported memory in use (GB).</summary>
+    public double? MemUsedGb { get; set; }
+
+    /// <summary>Reported p95 latency (ms).</summary>
+    public double? P95Ms { get; set; }
+
+    /// <summary>Last valid heartbeat.</summary>
+    public DateTime? LastHeartbeat { get; set; }
+
+    /// <summary>Last sign of life: max(registered_at, last_heartbeat); the lifecycle's timeout anchor (indexed for the sweep).</summary>
+    public DateTime LastSeenAt { get; set; }
+
+    /// <summary>Last registration.</summary>
+    public DateTime RegisteredAt { get; set; }
+
+    /// <summary>First registration.</summary>
+    public DateTime CreatedAt { get; set; }
+
+    /// <summary>Last write.</summary>
+    public DateTime UpdatedAt { get; set; }
+}
+
+/// <summary>A row of <c>node_secrets</c>: the node token encrypted by <see cref="Security.NodeSecretProtector"/>.</summary>
+public sealed class NodeSecretEntity
+{
+    /// <summary>Node id (primary key, references nodes).</summary>
+    public required string NodeId { get; set; }
+
+    /// <summary>nonce ‖ ciphertext ‖ tag.</summary>
+    public required byte[] Ciphertext { get; set; }
+
+    /// <summary>Id of the key that encrypted it.</summary>
+    public required string KeyId { get; set; }
+
+    /// <summary>When this token was issued.</summary>
+    public DateTime CreatedAt { get; set; }
+}
+
+/// <summary>A row of <c>receipts</c> (seed 000).</summary>
+public sealed class ReceiptEntity
+{
+    /// <summary>Receipt id (request id).</summary>
+    public required string Id { get; set; }
+
+    /// <summary>Node id.</summary>
+    public required string NodeId { get; set; }
+
+    /// <summary>Region.</summary>
+    public required string Region { get; set; }
+
+    /// <summary>Model id.</summary>
+    public required string ModelId { get; set; }
+
+    /// <summary>Payload (jsonb).</summary>
+    public required JsonDocument Payload { get; set; }
+
+    /// <summary>When stored.</summary>
+    public DateTime CreatedAt { get; set; }
+}
+
+internal sealed class NodeEntityConfiguration : IEntityTypeConfiguration<NodeEntity>
+{
+    public void Configure(EntityTypeBuilder<NodeEntity> b)
+    {
+        b.ToTable("nodes");
+        b.HasKey(n => n.Id);
+        b.Property(n => n.Id).HasColumnName("id");
+        b.Property(n => n.Region).HasColumnName("region");
+        b.Property(n => n.Runtime).HasColumnName("runtime");
+        b.Property(n => n.Status).HasColumnName("status");
+        b.Property(n => n.Reputation).HasColumnName("reputation");
+        b.Property(n => n.GreenEnergy).HasColumnName("green_energy");
+        b.Property(n => n.AsnHint).HasColumnName("asn_hint");
+        b.Property(n => n.WalletAddress).HasColumnName("wallet_address");
+        b.Property(n => n.Ready).HasColumnName("ready");
+        b.Property(n => n.GpuUtil).HasColumnName("gpu_util");
+        b.Property(n => n.MemUsedGb).HasColumnName("mem_used_gb");
+        b.Property(n => n.P95Ms).HasColumnName("p95_ms");
+        b.Property(n => n.LastHeartbeat).HasColumnName("last_heartbeat");
+        b.Property(n => n.LastSeenAt).HasColumnName("last_seen_at");
+        b.Property(n => n.RegisteredAt).HasColumnName("registered_at");
+        b.Property(n => n.CreatedAt).HasColumnName("created_at");
+        b.Property(n => n.UpdatedAt).HasColumnName("updated_at");
+    }
+}
+
+internal sealed class NodeSecretEntityConfiguration : IEntityTypeConfiguration<NodeSecretEntity>
+{
+    public void Configure(EntityTypeBuilder<NodeSecretEntity> b)
+    {
+        b.ToTable("node_secrets");
+        b.HasKey(s => s.NodeId);
+        b.Property(s => s.NodeId).HasColumnName("node_id");
+        b.Property(s => s.Ciphertext).HasColumnName("ciphertext");
+        b.Property(s => s.KeyId).HasColumnName("key_id");
+        b.Property(s => s.CreatedAt).HasColumnName("created_at");
+        b.HasOne<NodeEntity>().WithOne().HasForeignKey<NodeSecretEntity>(s => s.NodeId).OnDelete(DeleteBehavior.Cascade);
+    }
+}
+
+internal sealed class ReceiptEntityConfiguration : IEntityTypeConfiguration<ReceiptEntity>
+{
+    public void Configure(EntityTypeBuilder<ReceiptEntity> b)
+    {
+        b.ToTable("receipts");
+        b.HasKey(r => r.Id);
+        b.Property(r => r.Id).HasColumnName("id");
+        b.Property(r => r.NodeId).HasColumnName("node_id");
+        b.Property(r => r.Region).HasColumnName("region");
+        b.Property(r => r.ModelId).HasColumnName("model_id");
+        b.Property(r => r.Payload).HasColumnName("payload").HasColumnType("jsonb");
+        b.Property(r => r.CreatedAt).HasColumnName("created_at");
+    }
+}
