@@ -58,7 +58,7 @@ public static class ServiceCollectionExtensions
         services.AddHostedService<NodeLifecycleSweeper>();
 
         services.ConfigureHttpJsonOptions(json => json.SerializerOptions.TypeInfoResolverChain.Insert(0, DgonJsonContext.Default));
-        services.AddProblemDetails();
+        services.AddProblemDetails(o => o.CustomizeProblemDetails = Problems.Customize);
         services.AddOpenApi();
         services.AddHealthChecks().AddDbContextCheck<DgonDbContext>("database", tags: ["ready"]);
         services.AddCors(cors => cors.AddPolicy(CorsPolicy, policy =>

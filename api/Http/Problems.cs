@@ -67,9 +67,42 @@ public static class Problems
     public static IResult ReceiptConflict(string id) =>
         Problem(StatusCodes.Status409Conflict, "receipt-conflict", "Receipt id already used", $"receipt '{id}' was already stored with different content; receipts are immutable");
 
-    /// <summary>503: the database cannot be reached; the client should retry.</summary>
-    public static IResult Unavailable(string detail) =>
-        new WithHeader(Problem(StatusCodes.Status503ServiceUnavailable, "unavailable", "Service unavailable", detail), "Retry-After", "5");
+    /// <summary>
+    /// Gives problems that the framework writes itself (endpoint content-type mismatch, unknown route, exception
+    /// handler) our type URIs and a useful detail, so every error body has the same shape. Hook for
+    /// <see cref="ProblemDetailsOptions.CustomizeProblemDetails"/>.
+    /// </summary>
+    public static void Customize(ProblemDetailsContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        var problem = context.ProblemDetails;
+        if (problem.Type?.StartsWith(TypeBase, StringComparison.Ordinal) == true)
+        {
+            return;
+        }
+
+        var (slug, detail) = problem.Status switch
+        {
+            StatusCodes.Status404NotFound => ("not-found", $"no resource at {context.HttpContext.Request.Path}"),
+            StatusCodes.Status405MethodNotAllowed => ("method-not-allowed", $"{context.HttpContext.Request.Method} is not allowed on {context.HttpContext.Request.Path}"),
+            StatusCodes.Status413PayloadTooLarge => ("payload-too-large", "request bodies are limited to 65536 bytes"),
+            StatusCodes.Status415UnsupportedMediaType => ("unsupported-media-type", $"Content-Type '{context.HttpContext.Request.ContentType}' is not supported; send application/json"),
+            StatusCodes.Status503ServiceUnavailable => ("unavailable", "the database is unreachable; retry later"),
+            StatusCodes.Status500InternalServerError => ("internal-error", "an unexpected error occurred; it has been logged with this traceId"),
+            _ => (null, null),
+        };
+        if (slug is null)
+        {
+            return;
+        }
+
+        problem.Type = TypeBase + slug;
+        problem.Detail ??= detail;
+        if (problem.Status == StatusCodes.Status503ServiceUnavailable)
+        {
+            context.HttpContext.Response.Headers.RetryAfter = "5";
+        }
+    }
 
     private static IResult Problem(int status, string slug, string title, string detail) =>
         Results.Problem(statusCode: status, type: TypeBase + slug, title: title, detail: detail);
