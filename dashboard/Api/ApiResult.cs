@@ -1,0 +1,61 @@
+using System.Diagnostics.CodeAnalysis;
+using Dgon.Domain.Contracts;
+
+namespace Dgon.Dashboard.Api;
+
+/// <summary>Why a call to the DGON API gave no data.</summary>
+public enum ApiFailureKind
+{
+    /// <summary>No usable answer: connection refused, timeout, or a 5xx status. Worth retrying.</summary>
+    Unreachable,
+
+    /// <summary>The API answered, but not with what the dashboard expects (4xx status, malformed JSON, bad paging link).</summary>
+    BadResponse,
+}
+
+/// <summary>A failed call to the DGON API.</summary>
+/// <param name="Kind">Category of the failure.</param>
+/// <param name="Detail">Short technical detail for operators, e.g. <c>Connection refused (127.0.0.1:8001)</c> or <c>HTTP 503</c>.</param>
+public sealed record ApiFailure(ApiFailureKind Kind, string Detail);
+
+/// <summary>Either the value read from the DGON API or the reason there is none. API trouble never throws.</summary>
+/// <typeparam name="T">Type of the value.</typeparam>
+public sealed record ApiResult<T>
+    where T : class
+{
+    private ApiResult(T? value, ApiFailure? failure)
+    {
+        Value = value;
+        Failure = failure;
+    }
+
+    /// <summary>The value, when the call succeeded.</summary>
+    public T? Value { get; }
+
+    /// <summary>The failure, when the call did not succeed.</summary>
+    public ApiFailure? Failure { get; }
+
+    /// <summary>Whether the call succeeded.</summary>
+    [MemberNotNullWhen(true, nameof(Value))]
+    [MemberNotNullWhen(false, nameof(Failure))]
+    public bool Succeeded => Failure is null;
+
+    /// <summary>A successful result.</summary>
+    public static ApiResult<T> Success(T value)
+    {
+        ArgumentNullException.ThrowIfNull(value);
+        return new ApiResult<T>(value, null);
+    }
+
+    /// <summary>A failed result.</summary>
+    public static ApiResult<T> Failed(ApiFailure failure)
+    {
+        ArgumentNullException.ThrowIfNull(failure);
+        return new ApiResult<T>(null, failure);
+    }
+}
+
+/// <summary>All nodes read from <c>GET /v1/nodes</c>, across every page.</summary>
+/// <param name="Nodes">The nodes, in API order.</param>
+/// <param name="Truncated">True when reading stopped at <see cref="DgonApiClient.MaxPages"/> pages although more were announced.</param>
+public sealed record NodeList(IReadOnlyList<NodeView> Nodes, bool Truncated);

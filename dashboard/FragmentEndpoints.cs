@@ -1,0 +1,41 @@
+using Dgon.Dashboard.Api;
+using Dgon.Dashboard.Components;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace Dgon.Dashboard;
+
+/// <summary>
+/// HTML fragments that htmx polls to refresh a page in place (<c>hx-get</c> + <c>hx-trigger="every Ns"</c>).
+/// Each renders the same component the page renders, so the swapped markup is identical to a full page load.
+/// API trouble is rendered as a banner inside a 200 response: htmx swaps it in and keeps polling.
+/// </summary>
+public static class FragmentEndpoints
+{
+    /// <summary>Maps <c>GET /fragments/summary</c> and <c>GET /fragments/nodes?status=&amp;region=</c>.</summary>
+    public static IEndpointRouteBuilder MapFragments(this IEndpointRouteBuilder endpoints)
+    {
+        var fragments = endpoints.MapGroup("/fragments").AddEndpointFilter(async (context, next) =>
+        {
+            context.HttpContext.Response.Headers.CacheControl = "no-store";
+            return await next(context);
+        });
+
+        fragments.MapGet("/summary", async (DgonApiClient api, CancellationToken cancellationToken) =>
+            new RazorComponentResult<SummaryCards>(new Dictionary<string, object?>
+            {
+                [nameof(SummaryCards.Result)] = await api.GetSummaryAsync(cancellationToken),
+            }));
+
+        fragments.MapGet("/nodes", async (DgonApiClient api, string? status, string? region, CancellationToken cancellationToken) =>
+        {
+            var filter = NodeFilter.Create(status, region);
+            return new RazorComponentResult<NodesTable>(new Dictionary<string, object?>
+            {
+                [nameof(NodesTable.Filter)] = filter,
+                [nameof(NodesTable.Result)] = await api.GetNodesAsync(filter.Status, filter.Region, cancellationToken),
+            });
+        });
+
+        return endpoints;
+    }
+}

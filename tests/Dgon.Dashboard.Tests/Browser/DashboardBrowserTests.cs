@@ -1,0 +1,243 @@
+using System.Text.RegularExpressions;
+using Dgon.Dashboard.Tests.Support;
+using Dgon.Testing;
+using Microsoft.Playwright;
+using Xunit.Abstractions;
+using static Microsoft.Playwright.Assertions;
+
+namespace Dgon.Dashboard.Tests.Browser;
+
+/// <summary>
+/// The dashboard in headless Chromium against the real API and PostgreSQL (seed 000 acceptance: "Dashboard Overview
+/// shows Active Nodes: 1; Nodes table lists macbook-001 as active with a recent heartbeat timestamp").
+/// Every wait is a liveness deadline (30 s), never a fixed sleep.
+/// </summary>
+[Collection(BrowserCollection.Name)]
+public sealed partial class DashboardBrowserTests(BrowserFixture browser, ITestOutputHelper output) : IAsyncLifetime
+{
+    private const string NodeId = "macbook-001";
+    private readonly List<IPage> _pages = [];
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    /// <summary>Closes this test's pages so that their polling stops with the test.</summary>
+    public async Task DisposeAsync()
+    {
+        foreach (var page in _pages)
+        {
+            await page.Context.CloseAsync();
+        }
+    }
+
+    [Fact]
+    public async Task Shows_an_active_node_then_turns_it_offline_without_a_reload()
+    {
+        var pg = await SharedPostgres.GetAsync();
+        await using var api = await ApiHost.StartAsync(new ApiHostOptions { DatabaseUrl = await pg.CreateDatabaseAsync(), GraceSeconds = 3 });
+        var node = await TestNode.RegisterAsync(api.Client, NodeId, "ap-southeast");
+        using (var first = await node.HeartbeatAsync(ready: true))
+        {
+            first.EnsureSuccessStatusCode();
+        }
+
+        using var beating = new CancellationTokenSource();
+        var heartbeats = HeartbeatLoopAsync(node, beating.Token);
+        await using var dashboard = await DashboardHost.StartAsync(api.BaseAddress);
+        try
+        {
+            // Overview: Active Nodes 1, Total Nodes 1.
+            var overview = await NewPageAsync();
+            await overview.GotoAsync(dashboard.Url(""));
+            await Expect(overview).ToHaveTitleAsync(new Regex("Overview"));
+            await Expect(overview.GetByTestId("active-nodes")).ToHaveTextAsync("1");
+            await Expect(overview.GetByTestId("total-nodes")).ToHaveTextAsync("1");
+            await Expect(overview.GetByTestId("count-active")).ToContainTextAsync("1");
+            await Expect(overview.GetByTestId("api-unreachable")).ToHaveCountAsync(0);
+            await BrowserFixture.ScreenshotAsync(overview, "overview");
+
+            // Navigation to Nodes: the row is active with a recent heartbeat and the exact UTC time on hover.
+            var nodes = await NewPageAsync();
+            await nodes.GotoAsync(dashboard.Url(""));
+            await nodes.GetByTestId("nav-nodes").ClickAsync();
+            await nodes.WaitForURLAsync(new Regex("/nodes$"));
+            await Expect(nodes.GetByTestId("nav-nodes")).ToHaveAttributeAsync("aria-current", "page");
+            var row = nodes.Locator($"tr[data-node-id='{NodeId}']");
+            await Expect(row.Locator("td").Nth(0)).ToHaveTextAsync(NodeId);
+            await Expect(row.Locator("td").Nth(1)).ToHaveTextAsync("ap-southeast");
+            await Expect(row.Locator("td").Nth(2)).ToHaveTextAsync("ollama");
+            await Expect(row.GetByTestId("status-chip")).ToHaveAttributeAsync("data-status", "active");
+            await Expect(row.GetByTestId("status-chip")).ToHaveTextAsync("Active");
+            await Expect(row.Locator("td").Nth(4)).ToHaveTextAsync("60");
+            await Expect(row.GetByTestId("green")).ToHaveTextAsync("No");
+            var heartbeat = row.GetByTestId("last-heartbeat").Locator("time");
+            await Expect(heartbeat).ToHaveTextAsync(RecentPattern());
+            await Expect(heartbeat).ToHaveAttributeAsync("title", ExactUtcPattern());
+            await BrowserFixture.ScreenshotAsync(nodes, "nodes");
+
+            // Stop heartbeating: after the API's 3 s grace both pages update in place.
+            foreach (var page in new[] { overview, nodes })
+            {
+                await page.EvaluateAsync("() => { window.__noReload = 1; }");
+            }
+
+            await beating.CancelAsync();
+            await heartbeats;
+            await Expect(row.GetByTestId("status-chip")).ToHaveAttributeAsync("data-status", "offline");
+            await Expect(row.GetByTestId("status-chip")).ToHaveTextAsync("Offline");
+            await Expect(overview.GetByTestId("active-nodes")).ToHaveTextAsync("0");
+            await Expect(overview.GetByTestId("total-nodes")).ToHaveTextAsync("1");
+            foreach (var page in new[] { overview, nodes })
+            {
+                Assert.Equal(1, await page.EvaluateAsync<int>("() => window.__noReload"));
+            }
+
+            await BrowserFixture.ScreenshotAsync(nodes, "nodes-offline");
+        }
+        finally
+        {
+            await beating.CancelAsync();
+            await heartbeats;
+            output.WriteLine(dashboard.Process.Dump());
+            output.WriteLine(api.Process.Dump());
+        }
+    }
+
+    [Fact]
+    public async Task Says_when_the_api_is_unreachable_and_recovers_when_it_returns()
+    {
+        var pg = await SharedPostgres.GetAsync();
+        var options = new ApiHostOptions { DatabaseUrl = await pg.CreateDatabaseAsync(), Port = FreePort.Next() };
+        ApiHost? api = await ApiHost.StartAsync(options);
+        var node = await TestNode.RegisterAsync(api.Client, NodeId, "ap-southeast");
+        using (var beat = await node.HeartbeatAsync(ready: true))
+        {
+            beat.EnsureSuccessStatusCode();
+        }
+
+        await using var dashboard = await DashboardHost.StartAsync(api.BaseAddress);
+        try
+        {
+            var nodes = await NewPageAsync();
+            await nodes.GotoAsync(dashboard.Url("nodes"));
+            var overview = await NewPageAsync();
+            await overview.GotoAsync(dashboard.Url(""));
+            var row = nodes.Locator($"tr[data-node-id='{NodeId}']");
+            await Expect(row.GetByTestId("status-chip")).ToHaveAttributeAsync("data-status", "active");
+            await Expect(overview.GetByTestId("active-nodes")).ToHaveTextAsync("1");
+            foreach (var page in new[] { overview, nodes })
+            {
+                await Expect(page.GetByTestId("api-unreachable")).ToHaveCountAsync(0);
+                await page.EvaluateAsync("() => { window.__noReload = 1; }");
+            }
+
+            // API down: both pages say so, in place, and keep polling.
+            output.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} stopping the API");
+            output.WriteLine(api.Process.Dump());
+            await api.DisposeAsync();
+            api = null;
+            var expected = $"Cannot reach the DGON API at http://127.0.0.1:{options.Port}";
+            foreach (var page in new[] { overview, nodes })
+            {
+                var banner = page.GetByTestId("api-unreachable");
+                await Expect(banner).ToBeVisibleAsync();
+                await Expect(banner).ToContainTextAsync(expected);
+                await Expect(banner).ToContainTextAsync("retrying every 1 s");
+                await Expect(banner).ToHaveAttributeAsync("role", "alert");
+            }
+
+            await Expect(row).ToHaveCountAsync(0);
+            await Expect(overview.GetByTestId("active-nodes")).ToHaveTextAsync("—");
+            await BrowserFixture.ScreenshotAsync(nodes, "nodes-api-unreachable");
+            await BrowserFixture.ScreenshotAsync(overview, "overview-api-unreachable");
+
+            // API back on the same address: the banner goes and the data returns, still without a reload.
+            output.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} banner shown; restarting the API");
+            api = await ApiHost.StartAsync(options);
+            output.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} API ready again");
+            foreach (var page in new[] { overview, nodes })
+            {
+                await Expect(page.GetByTestId("api-unreachable")).ToHaveCountAsync(0);
+                Assert.Equal(1, await page.EvaluateAsync<int>("() => window.__noReload"));
+            }
+
+            await Expect(row.GetByTestId("status-chip")).ToBeVisibleAsync();
+            await Expect(overview.GetByTestId("total-nodes")).ToHaveTextAsync("1");
+            output.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} data back");
+        }
+        finally
+        {
+            output.WriteLine(dashboard.Process.Dump());
+            if (api is not null)
+            {
+                output.WriteLine(api.Process.Dump());
+                await api.DisposeAsync();
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Says_when_the_dashboard_server_itself_is_unreachable()
+    {
+        var noApi = new Uri($"http://127.0.0.1:{FreePort.Next()}");
+        DashboardHost? dashboard = await DashboardHost.StartAsync(noApi);
+        var port = dashboard.Port;
+        try
+        {
+            var page = await NewPageAsync();
+            await page.GotoAsync(dashboard.Url("nodes"));
+            var banner = page.GetByTestId("dashboard-unreachable");
+            await Expect(page.GetByTestId("api-unreachable")).ToBeVisibleAsync();
+            await Expect(banner).ToBeHiddenAsync();
+            await page.EvaluateAsync("() => { window.__noReload = 1; }");
+
+            output.WriteLine(dashboard.Process.Dump());
+            await dashboard.DisposeAsync();
+            dashboard = null;
+            await Expect(banner).ToBeVisibleAsync();
+            await Expect(banner).ToContainTextAsync("Lost connection to the dashboard server");
+            await BrowserFixture.ScreenshotAsync(page, "dashboard-unreachable");
+
+            dashboard = await DashboardHost.StartAsync(noApi, port);
+            await Expect(banner).ToBeHiddenAsync();
+            Assert.Equal(1, await page.EvaluateAsync<int>("() => window.__noReload"));
+        }
+        finally
+        {
+            if (dashboard is not null)
+            {
+                output.WriteLine(dashboard.Process.Dump());
+                await dashboard.DisposeAsync();
+            }
+        }
+    }
+
+    private async Task<IPage> NewPageAsync()
+    {
+        var page = await browser.NewPageAsync();
+        _pages.Add(page);
+        return page;
+    }
+
+    /// <summary>Heartbeats (ready) every second until cancelled, as the agent would (every 10 s there).</summary>
+    private static async Task HeartbeatLoopAsync(TestNode node, CancellationToken cancellationToken)
+    {
+        try
+        {
+            while (true)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);
+                using var response = await node.HeartbeatAsync(ready: true);
+                response.EnsureSuccessStatusCode();
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    [GeneratedRegex(@"^\d+s ago$")]
+    private static partial Regex RecentPattern();
+
+    [GeneratedRegex(@"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$")]
+    private static partial Regex ExactUtcPattern();
+}

@@ -1,0 +1,84 @@
+using System.Globalization;
+using Dgon.Testing;
+
+namespace Dgon.Dashboard.Tests.Support;
+
+/// <summary>The built dashboard (<c>dashboard/bin/{cfg}/net10.0/Dgon.Dashboard.dll</c>) as a child process on loopback.</summary>
+public sealed class DashboardHost : IAsyncDisposable
+{
+    private DashboardHost(ManagedProcess process, int port)
+    {
+        Process = process;
+        Port = port;
+        BaseAddress = new Uri($"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}/");
+        Client = new HttpClient { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
+    }
+
+    /// <summary>Base URL with a trailing slash, e.g. <c>http://127.0.0.1:41000/</c>.</summary>
+    public Uri BaseAddress { get; }
+
+    /// <summary>The port (to restart on the same address).</summary>
+    public int Port { get; }
+
+    /// <summary>A client for <see cref="BaseAddress"/>.</summary>
+    public HttpClient Client { get; }
+
+    /// <summary>The process and its output.</summary>
+    public ManagedProcess Process { get; }
+
+    /// <summary>Starts the dashboard against <paramref name="apiBase"/> with a 1 s refresh; waits (≤ 60 s) for <c>/healthz</c>.</summary>
+    public static async Task<DashboardHost> StartAsync(Uri apiBase, int? port = null)
+    {
+        var dll = RepoPaths.BuiltAssembly("dashboard", "Dgon.Dashboard");
+        var chosen = port ?? FreePort.Next();
+        var env = new Dictionary<string, string?>
+        {
+            ["DGON_API_BASE"] = apiBase.ToString(),
+            ["DGON_REFRESH_SECONDS"] = "1",
+            ["ASPNETCORE_ENVIRONMENT"] = "Production",
+            ["ASPNETCORE_URLS"] = null,
+        };
+        var process = ManagedProcess.Start(
+            "dotnet",
+            [dll, "--urls", $"http://127.0.0.1:{chosen.ToString(CultureInfo.InvariantCulture)}"],
+            env,
+            Path.GetDirectoryName(dll));
+        var host = new DashboardHost(process, chosen);
+        try
+        {
+            await Eventually.Until(
+                async () =>
+                {
+                    if (process.HasExited)
+                    {
+                        throw new InvalidOperationException($"dashboard exited with {process.ExitCode}:\n{process.Dump()}");
+                    }
+
+                    using var response = await host.Client.GetAsync(new Uri("healthz", UriKind.Relative));
+                    return response.IsSuccessStatusCode;
+                },
+                TimeSpan.FromSeconds(60),
+                "dashboard /healthz");
+        }
+        catch (TimeoutException e)
+        {
+            await host.DisposeAsync();
+            throw new InvalidOperationException(e.Message + "\n" + process.Dump(), e);
+        }
+
+        return host;
+    }
+
+    /// <summary>Absolute URL of a dashboard path, e.g. <c>Url("nodes")</c>.</summary>
+    public string Url(string relative) => new Uri(BaseAddress, relative).ToString();
+
+    /// <summary>Stops the dashboard (SIGTERM).</summary>
+    public Task StopAsync() => Process.StopAsync();
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        Client.Dispose();
+        await Process.DisposeAsync();
+    }
+}
