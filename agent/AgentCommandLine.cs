@@ -1,0 +1,248 @@
+using System.CommandLine;
+using Dgon.Domain.Nodes;
+using Dgon.Domain.Validation;
+using Microsoft.Extensions.Logging;
+
+namespace Dgon.Agent;
+
+/// <summary>What the agent reads from its surroundings: environment variables, host name, the per-user config folder.</summary>
+/// <param name="Variable">Reads an environment variable; null or empty means unset.</param>
+/// <param name="HostName">The machine's host name (default node id source).</param>
+/// <param name="ApplicationData">The per-user application-data folder (<c>~/.config</c> on Linux and macOS).</param>
+public sealed record AgentEnvironment(Func<string, string?> Variable, Func<string> HostName, Func<string> ApplicationData)
+{
+    /// <summary>The real process environment, <see cref="System.Net.Dns.GetHostName"/> and <see cref="Environment.SpecialFolder.ApplicationData"/>.</summary>
+    public static AgentEnvironment System { get; } = new(
+        Environment.GetEnvironmentVariable,
+        global::System.Net.Dns.GetHostName,
+        () => Environment.GetFolderPath(Environment.SpecialFolder.ApplicationData));
+}
+
+/// <summary>Outcome of resolving the configuration: the options, or every error found (then the agent exits 2).</summary>
+/// <param name="Options">The options when <paramref name="Errors"/> is empty.</param>
+/// <param name="Errors">Human-readable errors naming the flag and variable.</param>
+public sealed record AgentOptionsResult(AgentOptions? Options, IReadOnlyList<string> Errors);
+
+/// <summary>
+/// The agent's command line (System.CommandLine 2.0): every setting is a flag with an environment-variable fallback;
+/// flags win. Exit codes: 0 clean stop or <c>--help</c>, 2 invalid configuration, else what the run returns.
+/// </summary>
+public sealed class AgentCommandLine
+{
+    /// <summary>Exit code for invalid configuration or a registration the API rejected.</summary>
+    public const int ConfigurationErrorExitCode = 2;
+
+    private readonly Option<string?> _api = new("--api") { Description = "API base URL [env DGON_API; default " + AgentOptions.DefaultApi + "]", HelpName = "url" };
+    private readonly Option<string?> _nodeId = new("--node-id") { Description = "Node id, a lowercase RFC 1123 label [env NODE_ID; default: derived from the host name]", HelpName = "id" };
+    private readonly Option<string?> _region = new("--region") { Description = "Region [env REGION; default " + AgentOptions.DefaultRegion + "]", HelpName = "region" };
+    private readonly Option<string?> _runtime = new("--runtime") { Description = "Runtime: ollama|vllm|tensorrtllm|tgi [env RUNTIME; default ollama]", HelpName = "runtime" };
+    private readonly Option<string?> _ollamaUrl = new("--ollama-url") { Description = "Ollama base URL [env OLLAMA_URL; default " + AgentOptions.DefaultOllamaUrl + "]", HelpName = "url" };
+    private readonly Option<string?> _interval = new("--interval") { Description = "Heartbeat interval in seconds, decimals allowed [env HEARTBEAT_INTERVAL; default 10]", HelpName = "seconds" };
+    private readonly Option<string?> _configDir = new("--config-dir") { Description = "Directory for the token file (mode 0700) [env DGON_CONFIG_DIR; default ~/.config/dgon]", HelpName = "dir" };
+    private readonly Option<bool> _sampleReceipt = new("--sample-receipt") { Description = "Post one sample receipt once the node is active" };
+    private readonly Option<string?> _asnHint = new("--asn-hint") { Description = "Network hint sent at registration [env ASN_HINT]", HelpName = "text" };
+    private readonly Option<string?> _wallet = new("--wallet-address") { Description = "Payout wallet address sent at registration [env WALLET_ADDRESS]", HelpName = "address" };
+    private readonly Option<string?> _green = new("--green-energy") { Description = "Declare green energy: true|false [env GREEN_ENERGY]", HelpName = "bool" };
+    private readonly Option<string?> _logLevel = new("--log-level") { Description = "Trace|Debug|Information|Warning|Error [env LOG_LEVEL; default Information]", HelpName = "level" };
+
+    /// <summary>Builds the command tree.</summary>
+    public AgentCommandLine()
+    {
+        Root = new RootCommand("DGON node agent: registers this machine as a node, checks the local runtime and posts signed heartbeats.")
+        {
+            _api, _nodeId, _region, _runtime, _ollamaUrl, _interval, _configDir, _sampleReceipt, _asnHint, _wallet, _green, _logLevel,
+        };
+    }
+
+    /// <summary>The root command (options only; its action is set by <see cref="RunAsync"/>).</summary>
+    public RootCommand Root { get; }
+
+    /// <summary>
+    /// Parses <paramref name="args"/>, resolves the options and runs <paramref name="run"/> with them.
+    /// Parse or configuration errors are written to <paramref name="error"/> and give exit code 2.
+    /// Signal handling is the caller's: <paramref name="cancellationToken"/> is passed through to <paramref name="run"/>.
+    /// </summary>
+    /// <returns>The process exit code.</returns>
+    public static async Task<int> RunAsync(
+        string[] args,
+        AgentEnvironment environment,
+        Func<AgentOptions, CancellationToken, Task<int>> run,
+        TextWriter output,
+        TextWriter error,
+        CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        ArgumentNullException.ThrowIfNull(error);
+        var cli = new AgentCommandLine();
+        var parse = cli.Root.Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            foreach (var e in parse.Errors)
+            {
+                await error.WriteLineAsync($"error: {e.Message}");
+            }
+
+            await error.WriteLineAsync("Run with --help for usage.");
+            return ConfigurationErrorExitCode;
+        }
+
+        cli.Root.SetAction(async (result, ct) =>
+        {
+            var resolved = cli.Resolve(result, environment);
+            if (resolved.Options is null)
+            {
+                foreach (var e in resolved.Errors)
+                {
+                    await error.WriteLineAsync($"error: {e}");
+                }
+
+                return ConfigurationErrorExitCode;
+            }
+
+            return await run(resolved.Options, ct);
+        });
+
+        var invocation = new InvocationConfiguration { ProcessTerminationTimeout = null, Output = output, Error = error, EnableDefaultExceptionHandler = false };
+        return await parse.InvokeAsync(invocation, cancellationToken);
+    }
+
+    /// <summary>Parses and resolves without running: for tests and diagnostics.</summary>
+    /// <returns>The options, or the parse and configuration errors.</returns>
+    public static AgentOptionsResult Parse(string[] args, AgentEnvironment environment)
+    {
+        var cli = new AgentCommandLine();
+        var parse = cli.Root.Parse(args);
+        return parse.Errors.Count > 0
+            ? new AgentOptionsResult(null, [.. parse.Errors.Select(e => e.Message)])
+            : cli.Resolve(parse, environment);
+    }
+
+    /// <summary>Resolves every option from its flag, else its environment variable, else its default, and validates it.</summary>
+    /// <returns>The options, or all errors found.</returns>
+    public AgentOptionsResult Resolve(ParseResult parse, AgentEnvironment environment)
+    {
+        ArgumentNullException.ThrowIfNull(parse);
+        ArgumentNullException.ThrowIfNull(environment);
+        var errors = new List<string>();
+        string? Pick(Option<string?> flag, string variable)
+        {
+            var fromFlag = parse.GetValue(flag);
+            if (!string.IsNullOrEmpty(fromFlag))
+            {
+                return fromFlag;
+            }
+
+            var fromEnv = environment.Variable(variable);
+            return string.IsNullOrEmpty(fromEnv) ? null : fromEnv;
+        }
+
+        var api = ParseUrl(Pick(_api, "DGON_API") ?? AgentOptions.DefaultApi, "--api / DGON_API", errors);
+        var ollama = ParseUrl(Pick(_ollamaUrl, "OLLAMA_URL") ?? AgentOptions.DefaultOllamaUrl, "--ollama-url / OLLAMA_URL", errors);
+
+        var nodeId = Pick(_nodeId, "NODE_ID");
+        if (nodeId is null)
+        {
+            var host = SafeHostName(environment);
+            nodeId = AgentOptions.NodeIdFromHostName(host);
+            if (!ContractValidator.IsValidNodeId(nodeId))
+            {
+                errors.Add($"cannot derive a node id from the host name '{host}': set --node-id or NODE_ID to a lowercase RFC 1123 label (1-63 characters of a-z, 0-9 and '-', starting and ending with a letter or digit)");
+            }
+        }
+        else if (!ContractValidator.IsValidNodeId(nodeId))
+        {
+            errors.Add($"invalid node id '{nodeId}' (--node-id / NODE_ID): it must be a lowercase RFC 1123 label: 1-63 characters of a-z, 0-9 and '-', starting and ending with a letter or digit");
+        }
+
+        var runtimeText = Pick(_runtime, "RUNTIME") ?? NodeRuntime.Ollama.ToWire();
+        if (!NodeRuntimes.TryParse(runtimeText, out var runtime))
+        {
+            errors.Add($"invalid runtime '{runtimeText}' (--runtime / RUNTIME): must be one of {string.Join(", ", NodeRuntimes.All.Select(r => r.ToWire()))}");
+        }
+
+        var intervalText = Pick(_interval, "HEARTBEAT_INTERVAL");
+        var seconds = intervalText is null ? AgentOptions.DefaultIntervalSeconds : AgentOptions.ParseSeconds(intervalText);
+        if (seconds is not { } s || s < AgentOptions.MinIntervalSeconds || s > AgentOptions.MaxIntervalSeconds)
+        {
+            errors.Add($"invalid interval '{intervalText}' (--interval / HEARTBEAT_INTERVAL): must be a number of seconds between {AgentOptions.MinIntervalSeconds} and {AgentOptions.MaxIntervalSeconds}, e.g. 10 or 0.5");
+            seconds = AgentOptions.DefaultIntervalSeconds;
+        }
+
+        var configDir = Pick(_configDir, "DGON_CONFIG_DIR");
+        if (configDir is null)
+        {
+            var appData = environment.ApplicationData();
+            if (string.IsNullOrEmpty(appData))
+            {
+                errors.Add("no per-user config folder is known (HOME unset?): set --config-dir or DGON_CONFIG_DIR");
+            }
+            else
+            {
+                configDir = Path.Combine(appData, "dgon");
+            }
+        }
+
+        bool? green = null;
+        if (Pick(_green, "GREEN_ENERGY") is { } greenText)
+        {
+            green = AgentOptions.ParseBool(greenText);
+            if (green is null)
+            {
+                errors.Add($"invalid green energy value '{greenText}' (--green-energy / GREEN_ENERGY): use true or false");
+            }
+        }
+
+        var logLevel = LogLevel.Information;
+        if (Pick(_logLevel, "LOG_LEVEL") is { } levelText
+            && (!Enum.TryParse(levelText, ignoreCase: true, out logLevel) || !Enum.IsDefined(logLevel)))
+        {
+            errors.Add($"invalid log level '{levelText}' (--log-level / LOG_LEVEL): use Trace, Debug, Information, Warning, Error or Critical");
+        }
+
+        if (errors.Count > 0)
+        {
+            return new AgentOptionsResult(null, errors);
+        }
+
+        return new AgentOptionsResult(
+            new AgentOptions
+            {
+                Api = api!,
+                NodeId = nodeId!,
+                Region = Pick(_region, "REGION") ?? AgentOptions.DefaultRegion,
+                Runtime = runtime,
+                OllamaUrl = ollama!,
+                Interval = TimeSpan.FromSeconds(seconds.Value),
+                ConfigDir = Path.GetFullPath(configDir!),
+                SampleReceipt = parse.GetValue(_sampleReceipt),
+                AsnHint = Pick(_asnHint, "ASN_HINT"),
+                WalletAddress = Pick(_wallet, "WALLET_ADDRESS"),
+                GreenEnergy = green,
+                LogLevel = logLevel,
+            },
+            []);
+    }
+
+    private static Uri? ParseUrl(string text, string name, List<string> errors)
+    {
+        if (Uri.TryCreate(text, UriKind.Absolute, out var uri) && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps))
+        {
+            return uri;
+        }
+
+        errors.Add($"invalid URL '{text}' ({name}): must be an absolute http:// or https:// URL");
+        return null;
+    }
+
+    private static string SafeHostName(AgentEnvironment environment)
+    {
+        try
+        {
+            return environment.HostName();
+        }
+        catch (System.Net.Sockets.SocketException)
+        {
+            return Environment.MachineName;
+        }
+    }
+}

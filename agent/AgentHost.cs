@@ -1,0 +1,54 @@
+using System.Net;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
+
+namespace Dgon.Agent;
+
+/// <summary>Composition root: builds the logger, HTTP clients and parts of <see cref="AgentLoop"/> and runs it.</summary>
+public static class AgentHost
+{
+    /// <summary>Time limit of one API request attempt (seed 000 agent: <c>timeout=10</c>).</summary>
+    public static readonly TimeSpan ApiTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>Runs the agent with real measurements until cancelled.</summary>
+    /// <returns>Exit code: 0 after a clean stop, 2 when registration was rejected.</returns>
+    public static async Task<int> RunAsync(AgentOptions options, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        using var loggerFactory = CreateLoggerFactory(options.LogLevel);
+        using var handler = new SocketsHttpHandler
+        {
+            PooledConnectionLifetime = TimeSpan.FromMinutes(2),
+            ConnectTimeout = ApiTimeout,
+            AutomaticDecompression = DecompressionMethods.All,
+        };
+        using var apiHttp = new HttpClient(handler, disposeHandler: false) { Timeout = ApiTimeout };
+        using var ollamaHttp = new HttpClient(handler, disposeHandler: false) { Timeout = OllamaProbe.Timeout + TimeSpan.FromSeconds(1) };
+        apiHttp.DefaultRequestHeaders.UserAgent.ParseAdd("dgon-agent/" + (typeof(AgentHost).Assembly.GetName().Version?.ToString(3) ?? "0"));
+
+        var time = TimeProvider.System;
+        var loop = new AgentLoop(
+            options,
+            new NodeApiClient(apiHttp, options.Api, time),
+            new TokenStore(options.ConfigDir),
+            new OllamaProbe(ollamaHttp, options.OllamaUrl),
+            new HostMetrics(),
+            time,
+            loggerFactory.CreateLogger<AgentLoop>());
+        return await loop.RunAsync(cancellationToken);
+    }
+
+    /// <summary>Console logging: simple formatter, one line per entry, UTC ISO-8601 timestamps; errors go to stderr.</summary>
+    public static ILoggerFactory CreateLoggerFactory(LogLevel minimumLevel) =>
+        LoggerFactory.Create(builder => builder
+            .SetMinimumLevel(minimumLevel)
+            .AddSimpleConsole(o =>
+            {
+                o.SingleLine = true;
+                o.IncludeScopes = false;
+                o.UseUtcTimestamp = true;
+                o.TimestampFormat = "yyyy-MM-dd'T'HH:mm:ss.fff'Z' ";
+                o.ColorBehavior = LoggerColorBehavior.Default;
+            })
+            .AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Error));
+}

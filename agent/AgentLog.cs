@@ -1,0 +1,79 @@
+using Microsoft.Extensions.Logging;
+
+namespace Dgon.Agent;
+
+/// <summary>
+/// The agent's log lines (source-generated). One line per state change, never one per heartbeat; a token appears
+/// at most as its first 8 characters.
+/// </summary>
+internal static partial class AgentLog
+{
+    [LoggerMessage(1, LogLevel.Information, "Agent starting: node {NodeId}, region {Region}, runtime {Runtime}, API {Api}, Ollama {OllamaUrl}, interval {IntervalSeconds} s, config {ConfigDir}")]
+    public static partial void Starting(ILogger logger, string nodeId, string region, string runtime, string api, string ollamaUrl, double intervalSeconds, string configDir);
+
+    [LoggerMessage(2, LogLevel.Information, "Registered node {NodeId}: token {TokenPrefix}… stored in {Path}")]
+    public static partial void Registered(ILogger logger, string nodeId, string tokenPrefix, string path);
+
+    [LoggerMessage(3, LogLevel.Information, "Token reused for node {NodeId}: {TokenPrefix}… from {Path} (registered {RegisteredAt:O})")]
+    public static partial void TokenReused(ILogger logger, string nodeId, string tokenPrefix, string path, DateTimeOffset registeredAt);
+
+    [LoggerMessage(4, LogLevel.Warning, "Stored token not reused: {Reason}")]
+    public static partial void StoredTokenIgnored(ILogger logger, string reason);
+
+    [LoggerMessage(5, LogLevel.Warning, "API rejected token {TokenPrefix}… ({Problem}); re-registering")]
+    public static partial void TokenRejected(ILogger logger, string tokenPrefix, string problem);
+
+    [LoggerMessage(6, LogLevel.Information, "Re-registered node {NodeId}: new token {TokenPrefix}… stored in {Path}")]
+    public static partial void ReRegistered(ILogger logger, string nodeId, string tokenPrefix, string path);
+
+    [LoggerMessage(7, LogLevel.Information, "Runtime ready: {ModelCount} model(s), first {FirstModel}")]
+    public static partial void RuntimeReady(ILogger logger, int modelCount, string firstModel);
+
+    [LoggerMessage(8, LogLevel.Warning, "Runtime not ready: {Reason}")]
+    public static partial void RuntimeNotReady(ILogger logger, string reason);
+
+    [LoggerMessage(9, LogLevel.Warning, "API unreachable: {Reason}; retrying with backoff")]
+    public static partial void ApiUnreachable(ILogger logger, string reason);
+
+    [LoggerMessage(10, LogLevel.Information, "API reachable again")]
+    public static partial void ApiReachableAgain(ILogger logger);
+
+    [LoggerMessage(11, LogLevel.Information, "Phase changed to {Phase}")]
+    public static partial void PhaseChanged(ILogger logger, string phase);
+
+    [LoggerMessage(12, LogLevel.Error, "Clock skew: the API rejected the heartbeat timestamp as stale ({Problem}). Signed requests must be within 120 s of the server's time: fix this machine's clock (e.g. enable NTP). Retrying with backoff.")]
+    public static partial void ClockSkew(ILogger logger, string problem);
+
+    [LoggerMessage(13, LogLevel.Error, "API rejected the {Operation}: HTTP {Status} {Problem}; retrying with backoff")]
+    public static partial void RequestRejected(ILogger logger, string operation, int status, string problem);
+
+    [LoggerMessage(14, LogLevel.Critical, "Registration rejected by the API (HTTP {Status}): {Problem}. Fix the configuration and start again.")]
+    public static partial void RegisterRejected(ILogger logger, int status, string problem);
+
+    [LoggerMessage(15, LogLevel.Information, "Sample receipt {ReceiptId} posted for model {ModelId}: ok={Ok}")]
+    public static partial void ReceiptPosted(ILogger logger, string receiptId, string modelId, bool ok);
+
+    [LoggerMessage(16, LogLevel.Error, "Sample receipt {ReceiptId} not accepted: {Reason}")]
+    public static partial void ReceiptFailed(ILogger logger, string receiptId, string reason);
+
+    [LoggerMessage(17, LogLevel.Warning, "Sample receipt skipped: no model is listed by the runtime")]
+    public static partial void ReceiptSkipped(ILogger logger);
+
+    [LoggerMessage(18, LogLevel.Information, "Stopping: signal received; exiting cleanly")]
+    public static partial void Stopping(ILogger logger);
+
+    [LoggerMessage(19, LogLevel.Debug, "Retry {Attempt} in {DelayMs:0} ms after: {Reason}")]
+    public static partial void RetryScheduled(ILogger logger, int attempt, double delayMs, string reason);
+
+    [LoggerMessage(20, LogLevel.Warning, "No readiness probe exists for runtime {Runtime} yet: heartbeats report ready=false")]
+    public static partial void NoProbeForRuntime(ILogger logger, string runtime);
+
+    [LoggerMessage(21, LogLevel.Error, "Could not store the token in {Path}: {Reason}. Continuing with the token in memory; a restart will register again.")]
+    public static partial void TokenSaveFailed(ILogger logger, string path, string reason);
+
+    [LoggerMessage(22, LogLevel.Error, "Could not read the token file {Path}: {Reason}; registering instead")]
+    public static partial void TokenLoadFailed(ILogger logger, string path, string reason);
+
+    [LoggerMessage(23, LogLevel.Information, "API accepts requests again")]
+    public static partial void RequestsAcceptedAgain(ILogger logger);
+}
