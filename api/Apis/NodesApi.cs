@@ -58,25 +58,13 @@ public static partial class NodesApi
 
     private static async Task<IResult> RegisterAsync(HttpRequest request, INodeRegistry registry, ILoggerFactory loggers, CancellationToken ct)
     {
-        var raw = await JsonBody.ReadAsync(request, ct);
-        if (raw.Error is not null)
-        {
-            return raw.Error;
-        }
-
-        var parsed = JsonBody.Parse(raw.Value, DgonJsonContext.Default.RegisterRequest);
+        var parsed = await JsonBody.ReadValidAsync(request, DgonJsonContext.Default.RegisterRequest, ContractValidator.Validate, ct);
         if (parsed.Error is not null)
         {
             return parsed.Error;
         }
 
         var body = parsed.Value!;
-        var errors = ContractValidator.Validate(body);
-        if (errors.Count > 0)
-        {
-            return Problems.Validation(errors);
-        }
-
         NodeRuntimes.TryParse(body.Runtime, out var runtime);
         var registration = new NodeRegistration(
             body.NodeId!,
@@ -95,19 +83,13 @@ public static partial class NodesApi
 
     private static async Task<IResult> HeartbeatAsync(HttpRequest request, SignedRequestReader reader, INodeRegistry registry, ILoggerFactory loggers, CancellationToken ct)
     {
-        var signed = await reader.ReadAsync(request, DgonJsonContext.Default.HeartbeatRequest, ct);
+        var signed = await reader.ReadAsync(request, DgonJsonContext.Default.HeartbeatRequest, ContractValidator.Validate, ct);
         if (signed.Error is not null)
         {
             return signed.Error;
         }
 
         var (nodeId, body) = signed.Value!;
-        var errors = ContractValidator.Validate(body);
-        if (errors.Count > 0)
-        {
-            return Problems.Validation(errors);
-        }
-
         var change = await registry.RecordHeartbeatAsync(
             nodeId,
             new NodeHeartbeat(body.Ready!.Value, new NodeMetrics(body.GpuUtil, body.MemUsedGb, body.P95Ms)),

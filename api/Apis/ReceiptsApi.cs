@@ -31,19 +31,13 @@ public static partial class ReceiptsApi
 
     private static async Task<IResult> IngestAsync(HttpRequest request, SignedRequestReader reader, IReceiptStore store, ILoggerFactory loggers, CancellationToken ct)
     {
-        var signed = await reader.ReadAsync(request, DgonJsonContext.Default.ReceiptRequest, ct);
+        var signed = await reader.ReadAsync(request, DgonJsonContext.Default.ReceiptRequest, ContractValidator.Validate, ct);
         if (signed.Error is not null)
         {
             return signed.Error;
         }
 
         var (nodeId, body) = signed.Value!;
-        var errors = ContractValidator.Validate(body);
-        if (errors.Count > 0)
-        {
-            return Problems.Validation(errors);
-        }
-
         if (!string.Equals(body.NodeId, nodeId, StringComparison.Ordinal))
         {
             return Problems.NodeMismatch(nodeId, body.NodeId!);

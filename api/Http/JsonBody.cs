@@ -110,6 +110,31 @@ public static class JsonBody
         }
     }
 
+    /// <summary>
+    /// Reads (<see cref="ReadAsync"/>), parses (<see cref="Parse{T}"/>) and validates a body in one step; a validator
+    /// error map that is not empty becomes a 422 problem.
+    /// </summary>
+    public static async Task<BodyResult<T>> ReadValidAsync<T>(
+        HttpRequest request, JsonTypeInfo<T> typeInfo, Func<T, Dictionary<string, string[]>> validate, CancellationToken cancellationToken)
+    {
+        var raw = await ReadAsync(request, cancellationToken);
+        return raw.Error is not null ? BodyResult<T>.Fail(raw.Error) : ParseValid(raw.Value, typeInfo, validate);
+    }
+
+    /// <summary>Parses (<see cref="Parse{T}"/>) and validates; a non-empty error map becomes a 422 problem.</summary>
+    public static BodyResult<T> ParseValid<T>(ReadOnlyMemory<byte> body, JsonTypeInfo<T> typeInfo, Func<T, Dictionary<string, string[]>> validate)
+    {
+        ArgumentNullException.ThrowIfNull(validate);
+        var parsed = Parse(body, typeInfo);
+        if (parsed.Error is not null)
+        {
+            return parsed;
+        }
+
+        var errors = validate(parsed.Value!);
+        return errors.Count > 0 ? BodyResult<T>.Fail(Problems.Validation(errors)) : parsed;
+    }
+
     private static bool IsJson(string contentType) =>
         MediaTypeHeaderValue.TryParse(contentType, out var media)
         && (media.MediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase)

@@ -17,9 +17,14 @@ public sealed record SignedRequest<T>(string NodeId, T Body);
 /// </summary>
 public sealed partial class SignedRequestReader(INodeRegistry registry, TimeProvider clock, ILogger<SignedRequestReader> logger)
 {
-    /// <summary>Reads, authenticates and parses the request.</summary>
+    /// <summary>Reads, authenticates, parses and validates the request.</summary>
+    /// <param name="request">The HTTP request.</param>
+    /// <param name="typeInfo">Body type metadata.</param>
+    /// <param name="validate">Field rules; a non-empty error map becomes a 422 problem.</param>
+    /// <param name="cancellationToken">Request abort.</param>
     /// <returns>The request, or the problem response (401, 413, 415, 400 or 422).</returns>
-    public async Task<BodyResult<SignedRequest<T>>> ReadAsync<T>(HttpRequest request, JsonTypeInfo<T> typeInfo, CancellationToken cancellationToken)
+    public async Task<BodyResult<SignedRequest<T>>> ReadAsync<T>(
+        HttpRequest request, JsonTypeInfo<T> typeInfo, Func<T, Dictionary<string, string[]>> validate, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
         var nodeId = request.Headers[NodeAuth.NodeIdHeader].ToString();
@@ -52,7 +57,7 @@ public sealed partial class SignedRequestReader(INodeRegistry registry, TimeProv
             return Reject<T>(nodeId, verified);
         }
 
-        var parsed = JsonBody.Parse(raw.Value, typeInfo);
+        var parsed = JsonBody.ParseValid(raw.Value, typeInfo, validate);
         return parsed.Error is not null
             ? BodyResult<SignedRequest<T>>.Fail(parsed.Error)
             : BodyResult<SignedRequest<T>>.Ok(new SignedRequest<T>(nodeId, parsed.Value!));
