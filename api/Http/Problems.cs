@@ -34,9 +34,15 @@ public static class Problems
             detail: string.Join("; ", errors.Select(e => $"{e.Key} {string.Join(", ", e.Value)}")),
             extensions: new Dictionary<string, object?> { ["errors"] = errors });
 
-    /// <summary>413: body larger than the 64 KiB limit.</summary>
+    /// <summary>
+    /// 413: body larger than the 64 KiB limit. Sent with <c>Connection: close</c>: the unread body makes the server
+    /// drop the connection (RFC 9110 §15.5.14), and a client that pooled it would fail its next request.
+    /// </summary>
     public static IResult PayloadTooLarge(long limit) =>
-        Problem(StatusCodes.Status413PayloadTooLarge, "payload-too-large", "Request body too large", $"request bodies are limited to {limit} bytes");
+        new WithHeader(
+            Problem(StatusCodes.Status413PayloadTooLarge, "payload-too-large", "Request body too large", $"request bodies are limited to {limit} bytes"),
+            "Connection",
+            "close");
 
     /// <summary>415: a Content-Type other than JSON.</summary>
     public static IResult UnsupportedMediaType(string? contentType) =>
@@ -101,6 +107,10 @@ public static class Problems
         if (problem.Status == StatusCodes.Status503ServiceUnavailable)
         {
             context.HttpContext.Response.Headers.RetryAfter = "5";
+        }
+        else if (problem.Status == StatusCodes.Status413PayloadTooLarge)
+        {
+            context.HttpContext.Response.Headers.Connection = "close";
         }
     }
 

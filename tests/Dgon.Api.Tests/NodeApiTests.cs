@@ -191,6 +191,7 @@ public sealed class NodeApiTests(ApiFixture fx) : IClassFixture<ApiFixture>
         var huge = $"{{\"node_id\":\"{id}\",\"region\":\"eu\",\"runtime\":\"ollama\",\"asn_hint\":\"{new string('x', 70_000)}\"}}";
         using var response = await Api.PostAsync("/v1/nodes/register", new StringContent(huge, Encoding.UTF8, "application/json"));
         await Json.AssertProblemAsync(response, 413, "payload-too-large");
+        Assert.True(response.Headers.ConnectionClose, "a 413 that leaves the body unread must close the connection");
         Assert.Equal(0L, await fx.ScalarAsync<long>("SELECT count(*) FROM nodes WHERE id = $1", id));
 
         var node = await TestNode.RegisterAsync(Api, ApiFixture.NewNodeId());
