@@ -175,13 +175,6 @@ public sealed class PostgresNodeRegistry(DgonDbContext db, NodeLifecycle lifecyc
     }
 
     /// <inheritdoc />
-    public async Task<NodeRecord?> GetAsync(string nodeId, CancellationToken cancellationToken)
-    {
-        var node = await db.Nodes.AsNoTracking().SingleOrDefaultAsync(n => n.Id == nodeId, cancellationToken);
-        return node is null ? null : ToRecord(node);
-    }
-
-    /// <inheritdoc />
     public async Task<NodePage> ListAsync(NodeListQuery query, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(query);

@@ -50,8 +50,4 @@ public sealed class PostgresReceiptStore(DgonDbContext db) : IReceiptStore
 
         throw new InvalidOperationException($"receipt {receipt.Id}: neither inserted nor found after 3 attempts");
     }
-
-    /// <inheritdoc />
-    public Task<long> CountAsync(string? nodeId, CancellationToken cancellationToken) =>
-        (nodeId is null ? db.Receipts : db.Receipts.Where(r => r.NodeId == nodeId)).LongCountAsync(cancellationToken);
 }

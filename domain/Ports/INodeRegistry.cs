@@ -46,9 +46,6 @@ public sealed record NodeRecord
 
     /// <summary>Seed 000: reputation defaults to 60.</summary>
     public const double DefaultReputation = 60;
-
-    /// <summary>The lifecycle's view of this node: last seen is the last heartbeat, or the registration time before one.</summary>
-    public NodeLifecycleState LifecycleState => new(Phase, LastHeartbeat is { } hb && hb > RegisteredAt ? hb : RegisteredAt);
 }
 
 /// <summary>Metrics a node reported in its last heartbeat (seed 000 heartbeat body). Null = not reported.</summary>
@@ -125,9 +122,6 @@ public interface INodeRegistry
 
     /// <summary>The earliest offline deadline among pending and active nodes, or null when there is none.</summary>
     Task<DateTimeOffset?> NextOfflineDeadlineAsync(CancellationToken cancellationToken);
-
-    /// <summary>One node, or null.</summary>
-    Task<NodeRecord?> GetAsync(string nodeId, CancellationToken cancellationToken);
 
     /// <summary>A page of nodes, filtered, in id order.</summary>
     Task<NodePage> ListAsync(NodeListQuery query, CancellationToken cancellationToken);

@@ -31,7 +31,4 @@ public interface IReceiptStore
     /// Returns only after the write is durable (acknowledged receipts survive a crash).
     /// </summary>
     Task<ReceiptAppendResult> AppendAsync(WorkReceipt receipt, CancellationToken cancellationToken);
-
-    /// <summary>Number of receipts stored, optionally for one node.</summary>
-    Task<long> CountAsync(string? nodeId, CancellationToken cancellationToken);
 }

@@ -73,30 +73,9 @@ public sealed class ApiHost : IAsyncDisposable
             env[k] = v;
         }
 
-        var process = ManagedProcess.Start("dotnet", [dll], env, Path.GetDirectoryName(dll));
-        var host = new ApiHost(process, new Uri($"http://127.0.0.1:{port}"), options);
-        try
-        {
-            await Eventually.Until(
-                async () =>
-                {
-                    if (process.HasExited)
-                    {
-                        throw new InvalidOperationException($"API exited with {process.ExitCode}:\n{process.Dump()}");
-                    }
-
-                    using var response = await host.Client.GetAsync("/readyz");
-                    return response.IsSuccessStatusCode;
-                },
-                TimeSpan.FromSeconds(60),
-                "API /readyz");
-        }
-        catch (TimeoutException e)
-        {
-            await host.DisposeAsync();
-            throw new InvalidOperationException(e.Message + "\n" + process.Dump(), e);
-        }
-
+        var baseAddress = new Uri($"http://127.0.0.1:{port}");
+        var process = await ManagedProcess.StartServiceAsync(dll, [], env, new Uri(baseAddress, "/readyz"));
+        var host = new ApiHost(process, baseAddress, options);
         return host;
     }
 

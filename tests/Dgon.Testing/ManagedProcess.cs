@@ -71,6 +71,41 @@ public sealed partial class ManagedProcess : IAsyncDisposable
         return managed;
     }
 
+    /// <summary>
+    /// Starts a built service (<c>dotnet {dll}</c>, working directory = its folder) and waits up to 60 s until
+    /// <paramref name="readyUrl"/> answers 2xx.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">It exited or never became ready; the message holds its output. The process is stopped.</exception>
+    public static async Task<ManagedProcess> StartServiceAsync(string dll, IEnumerable<string> args, IDictionary<string, string?> env, Uri readyUrl)
+    {
+        ArgumentNullException.ThrowIfNull(readyUrl);
+        var process = Start("dotnet", [dll, .. args], env, Path.GetDirectoryName(dll));
+        using var probe = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        try
+        {
+            await Eventually.Until(
+                async () =>
+                {
+                    if (process.HasExited)
+                    {
+                        throw new InvalidOperationException($"{process.Name} exited with {process.ExitCode}:\n{process.Dump()}");
+                    }
+
+                    using var response = await probe.GetAsync(readyUrl);
+                    return response.IsSuccessStatusCode;
+                },
+                TimeSpan.FromSeconds(60),
+                $"{process.Name} {readyUrl}");
+        }
+        catch (TimeoutException e)
+        {
+            await process.DisposeAsync();
+            throw new InvalidOperationException(e.Message + "\n" + process.Dump(), e);
+        }
+
+        return process;
+    }
+
     /// <summary>Waits until some output line satisfies <paramref name="predicate"/>; false on timeout or exit.</summary>
     public async Task<bool> WaitForOutputAsync(Func<string, bool> predicate, TimeSpan timeout)
     {

@@ -38,34 +38,12 @@ public sealed class DashboardHost : IAsyncDisposable
             ["ASPNETCORE_ENVIRONMENT"] = "Production",
             ["ASPNETCORE_URLS"] = null,
         };
-        var process = ManagedProcess.Start(
-            "dotnet",
-            [dll, "--urls", $"http://127.0.0.1:{chosen.ToString(CultureInfo.InvariantCulture)}"],
+        var process = await ManagedProcess.StartServiceAsync(
+            dll,
+            ["--urls", $"http://127.0.0.1:{chosen.ToString(CultureInfo.InvariantCulture)}"],
             env,
-            Path.GetDirectoryName(dll));
+            new Uri($"http://127.0.0.1:{chosen.ToString(CultureInfo.InvariantCulture)}/healthz"));
         var host = new DashboardHost(process, chosen);
-        try
-        {
-            await Eventually.Until(
-                async () =>
-                {
-                    if (process.HasExited)
-                    {
-                        throw new InvalidOperationException($"dashboard exited with {process.ExitCode}:\n{process.Dump()}");
-                    }
-
-                    using var response = await host.Client.GetAsync(new Uri("healthz", UriKind.Relative));
-                    return response.IsSuccessStatusCode;
-                },
-                TimeSpan.FromSeconds(60),
-                "dashboard /healthz");
-        }
-        catch (TimeoutException e)
-        {
-            await host.DisposeAsync();
-            throw new InvalidOperationException(e.Message + "\n" + process.Dump(), e);
-        }
-
         return host;
     }
 
