@@ -1,0 +1,2 @@
+// Placeholder entry point; replaced by the test server's standalone host.
+return 0;
