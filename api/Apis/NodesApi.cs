@@ -56,7 +56,7 @@ public static partial class NodesApi
         return app;
     }
 
-    private static async Task<IResult> RegisterAsync(HttpRequest request, INodeRegistry registry, ILoggerFactory loggers, CancellationToken ct)
+    private static async Task<IResult> RegisterAsync(HttpRequest request, INodeRegistry registry, AuthFailureWindow failures, ILoggerFactory loggers, CancellationToken ct)
     {
         var parsed = await JsonBody.ReadValidAsync(request, DgonJsonContext.Default.RegisterRequest, ContractValidator.Validate, ct);
         if (parsed.Error is not null)
@@ -75,6 +75,7 @@ public static partial class NodesApi
             body.GreenEnergy ?? false);
         var token = NodeAuth.NewToken();
         var node = await registry.RegisterAsync(registration, token, ct);
+        failures.Reset(node.Id); // a fresh token starts a fresh count
         LogRegistered(loggers.CreateLogger(typeof(NodesApi)), node.Id, node.Region, node.Runtime.ToWire(), node.Phase.ToWire());
 
         request.HttpContext.Response.Headers.CacheControl = "no-store";
@@ -108,7 +109,7 @@ public static partial class NodesApi
         return TypedResults.Json(new HeartbeatResponse(change.To.ToWire()), DgonJsonContext.Default.HeartbeatResponse);
     }
 
-    private static async Task<IResult> ListAsync(HttpRequest request, INodeRegistry registry, CancellationToken ct)
+    private static async Task<IResult> ListAsync(HttpRequest request, INodeQueries queries, CancellationToken ct)
     {
         var errors = new Dictionary<string, string[]>(StringComparer.Ordinal);
         var q = request.Query;
@@ -161,7 +162,7 @@ public static partial class NodesApi
             return Problems.InvalidQuery(errors);
         }
 
-        var page = await registry.ListAsync(new NodeListQuery(phase, region, limit, after), ct);
+        var page = await queries.ListAsync(new NodeListQuery(phase, region, limit, after), ct);
         if (page.NextAfter is { } next)
         {
             var query = new List<string> { $"limit={limit}", $"cursor={EncodeCursor(next)}" };

@@ -18,9 +18,9 @@ public static class SummaryApi
         return app;
     }
 
-    private static async Task<IResult> SummaryAsync(INodeRegistry registry, CancellationToken ct)
+    private static async Task<IResult> SummaryAsync(INodeQueries queries, CancellationToken ct)
     {
-        var counts = await registry.CountByPhaseAsync(ct);
+        var counts = await queries.CountByPhaseAsync(ct);
         var byStatus = counts.ToDictionary(c => c.Key.ToWire(), c => c.Value, StringComparer.Ordinal);
         return TypedResults.Json(
             new SummaryResponse(counts[NodePhase.Active], counts.Values.Sum(), byStatus),

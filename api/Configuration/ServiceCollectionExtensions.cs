@@ -1,12 +1,14 @@
 using System.Data.Common;
 using Dgon.Api.Apis;
 using Dgon.Api.Http;
-using Dgon.Api.Infrastructure;
 using Dgon.Api.Lifecycle;
-using Dgon.Api.Security;
+using Dgon.Api.Kubernetes;
+using Dgon.Kubernetes;
+using Dgon.Domain.Auth;
 using Dgon.Domain.Contracts;
 using Dgon.Domain.Nodes;
 using Dgon.Domain.Ports;
+using Dgon.Persistence;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.EntityFrameworkCore;
 
@@ -18,7 +20,8 @@ public static class ServiceCollectionExtensions
     private const string CorsPolicy = "dashboard";
 
     /// <summary>
-    /// Registers options, PostgreSQL persistence (standalone registry), the lifecycle and its sweeper, CORS,
+    /// Registers options, PostgreSQL persistence (receipts and node reads in both modes), the node registry of the
+    /// configured mode (standalone: PostgreSQL with its lifecycle sweeper; kubernetes: DgonNode resources), CORS,
     /// problem details, OpenAPI and health checks.
     /// </summary>
     /// <exception cref="InvalidOperationException">Configuration is missing or invalid (see <see cref="DgonApiOptions.FromConfiguration"/>).</exception>
@@ -39,23 +42,31 @@ public static class ServiceCollectionExtensions
             k.Limits.MaxRequestBodySize = DgonApiOptions.MaxRequestBodyBytes;
         });
 
-        var registry = builder.Configuration["DGON_REGISTRY"] ?? "standalone";
-        if (!string.Equals(registry, "standalone", StringComparison.OrdinalIgnoreCase))
-        {
-            throw new InvalidOperationException($"DGON_REGISTRY='{registry}' is not supported by this build; only 'standalone' (PostgreSQL) is");
-        }
-
         services.AddSingleton(options);
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton(options.Lifecycle);
         services.AddSingleton<NodeLifecycle>();
-        services.AddSingleton(new NodeSecretProtector(options.SecretKey));
+        services.AddSingleton(new AuthFailureWindow(options.AuthFailures));
+
+        // PostgreSQL in both modes: receipts, and the node listing/summary (Kubernetes mode: the operator's mirror).
         services.AddSingleton(sp => new SqlMigrator(options.ConnectionString, sp.GetRequiredService<ILogger<SqlMigrator>>()));
         services.AddDbContextPool<DgonDbContext>(db => db.UseNpgsql(options.ConnectionString));
-        services.AddScoped<INodeRegistry, PostgresNodeRegistry>();
+        services.AddScoped<INodeQueries, PostgresNodeQueries>();
         services.AddScoped<IReceiptStore, PostgresReceiptStore>();
         services.AddScoped<SignedRequestReader>();
-        services.AddHostedService<NodeLifecycleSweeper>();
+
+        if (options.Registry == RegistryMode.Standalone)
+        {
+            services.AddSingleton(new NodeSecretProtector(options.SecretKey!));
+            services.AddScoped<PostgresNodeRegistry>();
+            services.AddScoped<INodeRegistry>(sp => sp.GetRequiredService<PostgresNodeRegistry>());
+            services.AddScoped<INodeLifecycleSweep>(sp => sp.GetRequiredService<PostgresNodeRegistry>());
+            services.AddHostedService<NodeLifecycleSweeper>();
+        }
+        else
+        {
+            services.AddKubernetesRegistry(options.Kubernetes);
+        }
 
         services.ConfigureHttpJsonOptions(json => json.SerializerOptions.TypeInfoResolverChain.Insert(0, DgonJsonContext.Default));
         services.AddProblemDetails(o => o.CustomizeProblemDetails = Problems.Customize);
@@ -122,9 +133,13 @@ public static class ServiceCollectionExtensions
     }
 
     // Only an unreachable or overloaded database is the client's cue to retry (503); anything else is our bug (500).
+    // The same holds for the Kubernetes API server (unreachable, 5xx, 429) and caches that are not synced yet.
     private static int StatusFor(Exception e) => e switch
     {
         Npgsql.NpgsqlException { IsTransient: true } or TimeoutException => StatusCodes.Status503ServiceUnavailable,
+        KubernetesNotReadyException or HttpRequestException => StatusCodes.Status503ServiceUnavailable,
+        KubeApiException { StatusCode: System.Net.HttpStatusCode.TooManyRequests } => StatusCodes.Status503ServiceUnavailable,
+        KubeApiException k when (int)k.StatusCode >= 500 => StatusCodes.Status503ServiceUnavailable,
         { InnerException: Npgsql.NpgsqlException { IsTransient: true } } => StatusCodes.Status503ServiceUnavailable,
         _ => StatusCodes.Status500InternalServerError,
     };

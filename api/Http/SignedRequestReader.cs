@@ -14,8 +14,10 @@ public sealed record SignedRequest<T>(string NodeId, T Body);
 /// Reads a node request: Content-Type and size checks, then seed 000 authentication (headers present, |now − ts| ≤
 /// 120 s, node known, constant-time HMAC over raw body ‖ ts), then JSON parsing. Authentication comes before parsing
 /// so an unauthenticated caller learns nothing about body rules.
+/// Failures for an existing node (bad signature, stale timestamp) are counted in <see cref="AuthFailureWindow"/>; when
+/// a node crosses the threshold (issue 3: default 5 in 10 minutes) the registry records it so an operator can quarantine it.
 /// </summary>
-public sealed partial class SignedRequestReader(INodeRegistry registry, TimeProvider clock, ILogger<SignedRequestReader> logger)
+public sealed partial class SignedRequestReader(INodeRegistry registry, AuthFailureWindow failures, TimeProvider clock, ILogger<SignedRequestReader> logger)
 {
     /// <summary>Reads, authenticates, parses and validates the request.</summary>
     /// <param name="request">The HTTP request.</param>
@@ -34,6 +36,12 @@ public sealed partial class SignedRequestReader(INodeRegistry registry, TimeProv
         var headerCheck = NodeAuth.CheckHeaders(nodeId, ts, signature, clock.GetUtcNow());
         if (headerCheck != NodeAuthResult.Ok)
         {
+            if (headerCheck == NodeAuthResult.StaleTimestamp && Domain.Validation.ContractValidator.IsValidNodeId(nodeId)
+                && await registry.GetTokenAsync(nodeId, cancellationToken) is not null)
+            {
+                await CountFailureAsync(nodeId, headerCheck, cancellationToken);
+            }
+
             return Reject<T>(nodeId, headerCheck);
         }
 
@@ -54,6 +62,7 @@ public sealed partial class SignedRequestReader(INodeRegistry registry, TimeProv
         var verified = NodeAuth.VerifySignature(token, raw.Value, ts, signature);
         if (verified != NodeAuthResult.Ok)
         {
+            await CountFailureAsync(nodeId, verified, cancellationToken);
             return Reject<T>(nodeId, verified);
         }
 
@@ -63,6 +72,15 @@ public sealed partial class SignedRequestReader(INodeRegistry registry, TimeProv
             : BodyResult<SignedRequest<T>>.Ok(new SignedRequest<T>(nodeId, parsed.Value!));
     }
 
+    private async Task CountFailureAsync(string nodeId, NodeAuthResult reason, CancellationToken ct)
+    {
+        if (failures.RecordFailure(nodeId, reason, clock.GetUtcNow()) is { } record)
+        {
+            LogThresholdCrossed(nodeId, record.Count, record.FirstFailureTime);
+            await registry.RecordAuthFailuresAsync(nodeId, record, ct);
+        }
+    }
+
     private BodyResult<SignedRequest<T>> Reject<T>(string nodeId, NodeAuthResult reason)
     {
         // The id is attacker-controlled here: clip it and neutralise control characters before logging.
@@ -70,6 +88,9 @@ public sealed partial class SignedRequestReader(INodeRegistry registry, TimeProv
         LogRejected(shown, reason);
         return BodyResult<SignedRequest<T>>.Fail(Problems.Unauthorized(reason));
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Node {NodeId} crossed the HMAC failure threshold: {Count} failures since {Since:o}")]
+    private partial void LogThresholdCrossed(string nodeId, int count, DateTimeOffset since);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Rejected node request from '{NodeId}': {Reason}")]
     private partial void LogRejected(string nodeId, NodeAuthResult reason);

@@ -24,7 +24,7 @@ public sealed partial class NodeLifecycleSweeper(IServiceScopeFactory scopes, Ti
             try
             {
                 await using var scope = scopes.CreateAsyncScope();
-                var registry = scope.ServiceProvider.GetRequiredService<INodeRegistry>();
+                var registry = scope.ServiceProvider.GetRequiredService<INodeLifecycleSweep>();
                 foreach (var change in await registry.ExpireOverdueAsync(stoppingToken))
                 {
                     LogTransition(change.NodeId, change.From.ToWire(), change.To.ToWire(), change.Reason);

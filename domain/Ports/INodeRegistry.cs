@@ -92,20 +92,21 @@ public sealed record NodePage(IReadOnlyList<NodeRecord> Items, string? NextAfter
 public sealed record PhaseChange(string NodeId, NodePhase From, NodePhase To, string Reason);
 
 /// <summary>
-/// Persistence port for nodes and their secrets. Implementations apply <see cref="NodeLifecycle"/> atomically
-/// with the write (no lost updates between concurrent heartbeats and the timeout sweep).
-/// Standalone mode: PostgreSQL. Kubernetes mode (next issue): DgonNode custom resources.
+/// Write-side port for nodes and their secrets: what a registering or heartbeating node changes. Implementations
+/// apply <see cref="NodeLifecycle"/> atomically with the write (no lost updates between concurrent writers).
+/// Standalone mode: PostgreSQL rows. Kubernetes mode: DgonNode custom resources and their owned Secrets.
+/// Reads for the dashboard go through <see cref="INodeQueries"/> (PostgreSQL in both modes).
 /// </summary>
 public interface INodeRegistry
 {
     /// <summary>
     /// Upserts the node with its declared data, applies <see cref="NodeEvent.Registered"/>, and replaces its secret
-    /// with <paramref name="nodeToken"/> (stored encrypted). Seed 000: register upserts as pending and issues a fresh secret.
+    /// with <paramref name="nodeToken"/>. Seed 000: register upserts as pending and issues a fresh secret.
     /// </summary>
     /// <returns>The node as stored after the upsert.</returns>
     Task<NodeRecord> RegisterAsync(NodeRegistration registration, string nodeToken, CancellationToken cancellationToken);
 
-    /// <summary>The node's current token (decrypted), or null if the node or its secret does not exist.</summary>
+    /// <summary>The node's current token, or null if the node or its secret does not exist.</summary>
     Task<string?> GetTokenAsync(string nodeId, CancellationToken cancellationToken);
 
     /// <summary>
@@ -115,17 +116,58 @@ public interface INodeRegistry
     Task<PhaseChange?> RecordHeartbeatAsync(string nodeId, NodeHeartbeat heartbeat, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Applies <see cref="NodeEvent.TimePassed"/> to every node whose offline deadline has passed.
+    /// Records that HMAC verification for an existing node id failed repeatedly (the threshold of
+    /// <see cref="Auth.AuthFailureWindow"/> was crossed), so that an operator can quarantine it.
+    /// Kubernetes mode writes it to the DgonNode's <c>status.authFailures</c>; standalone mode has no operator and
+    /// only logs it (documented limitation).
     /// </summary>
-    /// <returns>The phase changes made.</returns>
-    Task<IReadOnlyList<PhaseChange>> ExpireOverdueAsync(CancellationToken cancellationToken);
+    Task RecordAuthFailuresAsync(string nodeId, AuthFailureRecord record, CancellationToken cancellationToken);
+}
 
-    /// <summary>The earliest offline deadline among pending and active nodes, or null when there is none.</summary>
-    Task<DateTimeOffset?> NextOfflineDeadlineAsync(CancellationToken cancellationToken);
+/// <summary>Repeated HMAC failures of one node id inside the counting window (issue 3).</summary>
+/// <param name="Count">Failures counted in the window, at least the threshold.</param>
+/// <param name="FirstFailureTime">Oldest failure still in the window (UTC).</param>
+/// <param name="LastFailureTime">Newest failure (UTC).</param>
+/// <param name="LastReason">Reason of the newest failure, e.g. <c>BadSignature</c>.</param>
+public sealed record AuthFailureRecord(int Count, DateTimeOffset FirstFailureTime, DateTimeOffset LastFailureTime, string LastReason);
 
+/// <summary>Read-side port: the node listing and summary, served from PostgreSQL in both modes.</summary>
+public interface INodeQueries
+{
     /// <summary>A page of nodes, filtered, in id order.</summary>
     Task<NodePage> ListAsync(NodeListQuery query, CancellationToken cancellationToken);
 
     /// <summary>Node counts per phase; every phase present (zero when none).</summary>
     Task<IReadOnlyDictionary<NodePhase, int>> CountByPhaseAsync(CancellationToken cancellationToken);
+}
+
+/// <summary>
+/// Standalone mode's heartbeat timeout: the store itself finds overdue nodes (Kubernetes mode leaves this to the
+/// operator, which requeues each DgonNode at its own deadline).
+/// </summary>
+public interface INodeLifecycleSweep
+{
+    /// <summary>Applies <see cref="NodeEvent.TimePassed"/> to every node whose offline deadline has passed.</summary>
+    /// <returns>The phase changes made.</returns>
+    Task<IReadOnlyList<PhaseChange>> ExpireOverdueAsync(CancellationToken cancellationToken);
+
+    /// <summary>The earliest offline deadline among pending and active nodes, or null when there is none.</summary>
+    Task<DateTimeOffset?> NextOfflineDeadlineAsync(CancellationToken cancellationToken);
+}
+
+/// <summary>
+/// Kubernetes mode: the operator's copy of every DgonNode in PostgreSQL, so <see cref="INodeQueries"/> serves both
+/// modes from one table. The mirror holds no secrets (those stay in Kubernetes Secrets).
+/// </summary>
+public interface INodeMirror
+{
+    /// <summary>Inserts or replaces the node's row with <paramref name="node"/>.</summary>
+    Task UpsertAsync(NodeRecord node, CancellationToken cancellationToken);
+
+    /// <summary>Deletes the node's row (and any standalone secret row). No error when absent.</summary>
+    /// <returns>Whether a row was deleted.</returns>
+    Task<bool> DeleteAsync(string nodeId, CancellationToken cancellationToken);
+
+    /// <summary>Ids of every mirrored node, for the resync that removes rows whose resource is gone.</summary>
+    Task<IReadOnlyList<string>> ListIdsAsync(CancellationToken cancellationToken);
 }

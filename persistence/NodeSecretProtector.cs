@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 
-namespace Dgon.Api.Security;
+namespace Dgon.Persistence;
 
 /// <summary>
 /// Encrypts node tokens at rest with AES-256-GCM (issue 2: secrets never stored in plaintext).

@@ -1,17 +1,18 @@
-using Dgon.Api.Security;
 using Dgon.Domain.Nodes;
 using Dgon.Domain.Ports;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Logging;
 using Npgsql;
 
-namespace Dgon.Api.Infrastructure;
+namespace Dgon.Persistence;
 
 /// <summary>
 /// <see cref="INodeRegistry"/> on PostgreSQL (standalone mode). Every state change runs in a transaction that locks
 /// the node's row (<c>SELECT … FOR UPDATE</c>) and applies <see cref="NodeLifecycle"/> to the locked state, so a
 /// heartbeat and the timeout sweep cannot overwrite each other.
 /// </summary>
-public sealed class PostgresNodeRegistry(DgonDbContext db, NodeLifecycle lifecycle, NodeSecretProtector protector) : INodeRegistry
+public sealed partial class PostgresNodeRegistry(DgonDbContext db, NodeLifecycle lifecycle, NodeSecretProtector protector, ILogger<PostgresNodeRegistry> logger)
+    : INodeRegistry, INodeLifecycleSweep
 {
     private const int SweepBatchSize = 500;
 
@@ -131,7 +132,7 @@ public sealed class PostgresNodeRegistry(DgonDbContext db, NodeLifecycle lifecyc
     /// <inheritdoc />
     public async Task<IReadOnlyList<PhaseChange>> ExpireOverdueAsync(CancellationToken cancellationToken)
     {
-        var cutoff = (lifecycle.Now - lifecycle.GracePeriod).UtcDateTime;
+        var cutoff = (lifecycle.Now - lifecycle.Timeout).UtcDateTime;
         await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
         // SKIP LOCKED: a row being written by a heartbeat right now is not overdue anyway; other replicas skip ours.
         var overdue = await db.Nodes
@@ -171,65 +172,27 @@ public sealed class PostgresNodeRegistry(DgonDbContext db, NodeLifecycle lifecyc
             .OrderBy(n => n.LastSeenAt)
             .Select(n => (DateTime?)n.LastSeenAt)
             .FirstOrDefaultAsync(cancellationToken);
-        return earliest is { } seen ? new DateTimeOffset(DateTime.SpecifyKind(seen, DateTimeKind.Utc)) + lifecycle.GracePeriod : null;
+        return earliest is { } seen ? new DateTimeOffset(DateTime.SpecifyKind(seen, DateTimeKind.Utc)) + lifecycle.Timeout : null;
     }
 
     /// <inheritdoc />
-    public async Task<NodePage> ListAsync(NodeListQuery query, CancellationToken cancellationToken)
+    /// <remarks>Standalone mode has no operator to quarantine the node: the record is only logged (a warning).</remarks>
+    public Task RecordAuthFailuresAsync(string nodeId, AuthFailureRecord record, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(query);
-        var nodes = db.Nodes.AsNoTracking();
-        if (query.Phase is { } phase)
-        {
-            var wire = phase.ToWire();
-            nodes = nodes.Where(n => n.Status == wire);
-        }
-
-        if (query.Region is { } region)
-        {
-            nodes = nodes.Where(n => n.Region == region);
-        }
-
-        if (query.After is { } after)
-        {
-            nodes = nodes.Where(n => string.Compare(n.Id, after) > 0);
-        }
-
-        var rows = await nodes.OrderBy(n => n.Id).Take(query.Limit + 1).ToListAsync(cancellationToken);
-        var hasMore = rows.Count > query.Limit;
-        if (hasMore)
-        {
-            rows.RemoveAt(rows.Count - 1);
-        }
-
-        return new NodePage(rows.Select(ToRecord).ToList(), hasMore ? rows[^1].Id : null);
-    }
-
-    /// <inheritdoc />
-    public async Task<IReadOnlyDictionary<NodePhase, int>> CountByPhaseAsync(CancellationToken cancellationToken)
-    {
-        var counts = await db.Nodes.AsNoTracking()
-            .GroupBy(n => n.Status)
-            .Select(g => new { Status = g.Key, Count = g.Count() })
-            .ToListAsync(cancellationToken);
-        var result = NodePhases.All.ToDictionary(p => p, _ => 0);
-        foreach (var c in counts)
-        {
-            result[ParsePhase(c.Status)] = c.Count;
-        }
-
-        return result;
+        ArgumentNullException.ThrowIfNull(record);
+        LogAuthFailures(nodeId, record.Count, record.FirstFailureTime, record.LastReason);
+        return Task.CompletedTask;
     }
 
     private Task<NodeEntity?> LockAsync(string nodeId, CancellationToken ct) =>
         db.Nodes.FromSql($"SELECT * FROM nodes WHERE id = {nodeId} FOR UPDATE").SingleOrDefaultAsync(ct);
 
-    private static NodePhase ParsePhase(string wire) =>
+    internal static NodePhase ParsePhase(string wire) =>
         NodePhases.TryParse(wire, out var phase) ? phase : throw new InvalidOperationException($"nodes.status holds unknown phase '{wire}'");
 
     private static DateTimeOffset Utc(DateTime t) => new(DateTime.SpecifyKind(t, DateTimeKind.Utc));
 
-    private static NodeRecord ToRecord(NodeEntity n) => new()
+    internal static NodeRecord ToRecord(NodeEntity n) => new()
     {
         Id = n.Id,
         Region = n.Region,
@@ -245,4 +208,7 @@ public sealed class PostgresNodeRegistry(DgonDbContext db, NodeLifecycle lifecyc
         CreatedAt = Utc(n.CreatedAt),
         RegisteredAt = Utc(n.RegisteredAt),
     };
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Node {NodeId}: {Count} HMAC failures since {Since:o} (last: {Reason}); standalone mode does not quarantine")]
+    private partial void LogAuthFailures(string nodeId, int count, DateTimeOffset since, string reason);
 }

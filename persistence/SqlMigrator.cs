@@ -1,9 +1,10 @@
 using System.Reflection;
 using System.Security.Cryptography;
 using System.Text;
+using Microsoft.Extensions.Logging;
 using Npgsql;
 
-namespace Dgon.Api.Infrastructure;
+namespace Dgon.Persistence;
 
 /// <summary>
 /// Applies the versioned SQL scripts embedded from <c>Infrastructure/Migrations/NNNN_name.sql</c>, in order, each in
@@ -105,7 +106,7 @@ public sealed partial class SqlMigrator(string connectionString, ILogger<SqlMigr
     private static List<Script> LoadScripts()
     {
         var assembly = Assembly.GetExecutingAssembly();
-        const string prefix = "Dgon.Api.Migrations.";
+        const string prefix = "Dgon.Persistence.Migrations.";
         var scripts = new List<Script>();
         foreach (var resource in assembly.GetManifestResourceNames().Where(n => n.StartsWith(prefix, StringComparison.Ordinal)))
         {

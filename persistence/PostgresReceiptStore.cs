@@ -3,7 +3,7 @@ using Microsoft.EntityFrameworkCore;
 using Npgsql;
 using NpgsqlTypes;
 
-namespace Dgon.Api.Infrastructure;
+namespace Dgon.Persistence;
 
 /// <summary>
 /// <see cref="IReceiptStore"/> on PostgreSQL: one <c>INSERT … ON CONFLICT DO NOTHING</c> per receipt; on a conflict the

@@ -2,7 +2,7 @@ using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Metadata.Builders;
 
-namespace Dgon.Api.Infrastructure;
+namespace Dgon.Persistence;
 
 /// <summary>EF Core context over the schema created by <see cref="SqlMigrator"/> (it never creates schema itself).</summary>
 public sealed class DgonDbContext(DbContextOptions<DgonDbContext> options) : DbContext(options)
@@ -81,7 +81,7 @@ public sealed class NodeEntity
     public DateTime UpdatedAt { get; set; }
 }
 
-/// <summary>A row of <c>node_secrets</c>: the node token encrypted by <see cref="Security.NodeSecretProtector"/>.</summary>
+/// <summary>A row of <c>node_secrets</c>: the node token encrypted by <see cref="NodeSecretProtector"/>.</summary>
 public sealed class NodeSecretEntity
 {
     /// <summary>Node id (primary key, references nodes).</summary>

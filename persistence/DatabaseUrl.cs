@@ -1,6 +1,6 @@
 using Npgsql;
 
-namespace Dgon.Api.Configuration;
+namespace Dgon.Persistence;
 
 /// <summary>
 /// Turns <c>DATABASE_URL</c> into an Npgsql connection string. Accepts the URL form the seed uses

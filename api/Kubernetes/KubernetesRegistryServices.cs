@@ -1,0 +1,64 @@
+using Dgon.Api.Configuration;
+using Dgon.Domain.Ports;
+using Dgon.Kubernetes;
+using Dgon.Kubernetes.Controllers;
+using Dgon.Kubernetes.DgonNodes;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+
+namespace Dgon.Api.Kubernetes;
+
+/// <summary>Wiring of Kubernetes mode (<c>DGON_REGISTRY=kubernetes</c>).</summary>
+public static class KubernetesRegistryServices
+{
+    /// <summary>
+    /// Registers the Kubernetes client (kubeconfig or in-cluster, see <see cref="KubeClientConfig.Load"/>), informers
+    /// of the namespace's DgonNodes and node Secrets (run by <see cref="InformerHost"/>), the DgonNode registry, and a
+    /// readiness check that passes once both caches are synced.
+    /// </summary>
+    /// <exception cref="KubeConfigException">No usable kubeconfig or in-cluster configuration.</exception>
+    public static IServiceCollection AddKubernetesRegistry(this IServiceCollection services, KubernetesRegistryOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var config = KubeClientConfig.Load(options.Kubeconfig);
+        var ns = new KubernetesNamespace(options.Namespace ?? config.Namespace);
+
+        services.AddSingleton(options);
+        services.AddSingleton(config);
+        services.AddSingleton(ns);
+        services.AddSingleton<IKubeClient>(_ => new KubeClient(config));
+        services.AddSingleton<IInformer<DgonNode>>(sp => new Informer<DgonNode>(
+            sp.GetRequiredService<IKubeClient>(), KubeResources.DgonNodes, ns.Name, new InformerOptions(),
+            sp.GetRequiredService<ILogger<Informer<DgonNode>>>()));
+        services.AddSingleton<IInformer<Secret>>(sp => new Informer<Secret>(
+            sp.GetRequiredService<IKubeClient>(), KubeResources.Secrets, ns.Name,
+            new InformerOptions { LabelSelector = $"{DgonNodeMapping.ManagedByLabel}=dgon-api" },
+            sp.GetRequiredService<ILogger<Informer<Secret>>>()));
+        services.AddSingleton<KubernetesNodeRegistry>();
+        services.AddSingleton<INodeRegistry>(sp => sp.GetRequiredService<KubernetesNodeRegistry>());
+        services.AddHostedService<InformerHost>();
+        services.AddHealthChecks().AddCheck<KubernetesCacheHealthCheck>("kubernetes", tags: ["ready"]);
+        return services;
+    }
+}
+
+/// <summary>Runs the API's informers for the life of the process (list+watch, relist on 410 Gone).</summary>
+public sealed class InformerHost(IInformer<DgonNode> nodes, IInformer<Secret> secrets, KubernetesNodeRegistry registry) : BackgroundService
+{
+    /// <inheritdoc />
+    protected override Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        // The registry subscribes to the informers in its constructor; resolve it before they start delivering events.
+        GC.KeepAlive(registry);
+        return Task.WhenAll(nodes.RunAsync(stoppingToken), secrets.RunAsync(stoppingToken));
+    }
+}
+
+/// <summary>Ready once the DgonNode and Secret caches completed their first list (heartbeats before that get 503).</summary>
+public sealed class KubernetesCacheHealthCheck(KubernetesNodeRegistry registry) : IHealthCheck
+{
+    /// <inheritdoc />
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
+        Task.FromResult(registry.HasSynced
+            ? HealthCheckResult.Healthy($"DgonNode and Secret caches synced (namespace {registry.Namespace})")
+            : HealthCheckResult.Unhealthy("Kubernetes caches not synced yet"));
+}
