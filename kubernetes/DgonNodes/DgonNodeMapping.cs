@@ -194,6 +194,14 @@ public static class DgonNodeMapping
     public static string Time(DateTimeOffset t) =>
         NodeConditions.TruncateToSeconds(t).UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
 
+    /// <summary>
+    /// A microsecond-precision RFC 3339 UTC time (<c>2026-11-21T10:00:00.123456Z</c>, the metav1.MicroTime form).
+    /// Used for <c>status.lastHeartbeatTime</c>: write coalescing compares it against a refresh interval, which
+    /// whole-second truncation would skew by up to a second.
+    /// </summary>
+    public static string MicroTime(DateTimeOffset t) =>
+        new DateTimeOffset(t.UtcTicks - (t.UtcTicks % 10), TimeSpan.Zero).UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'", CultureInfo.InvariantCulture);
+
     private static ConditionState ParseState(string? s) => s switch
     {
         "True" => ConditionState.True,
