@@ -1,2 +1,49 @@
-// Placeholder entry point; the operator host is written in issue 3.
-return 0;
+using Dgon.Domain.Nodes;
+using Dgon.Domain.Ports;
+using Dgon.Kubernetes;
+using Dgon.Operator.Configuration;
+using Dgon.Operator.Reconciliation;
+using Dgon.Persistence;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+
+var builder = WebApplication.CreateBuilder(args);
+var options = OperatorOptions.FromConfiguration(builder.Configuration);
+if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(builder.Configuration["http_ports"]))
+{
+    builder.WebHost.UseUrls(OperatorOptions.DefaultUrls);
+}
+
+var kube = KubeClientConfig.Load(options.Kubeconfig);
+var services = builder.Services;
+services.AddSingleton(options);
+services.AddSingleton(TimeProvider.System);
+services.AddSingleton(options.Lifecycle);
+services.AddSingleton<NodeLifecycle>();
+services.AddSingleton(new KubeNamespace(options.Namespace ?? kube.Namespace));
+services.AddSingleton<IKubeClient>(_ => new KubeClient(kube));
+services.AddSingleton(sp => new SqlMigrator(options.ConnectionString, sp.GetRequiredService<ILogger<SqlMigrator>>()));
+services.AddDbContextPool<DgonDbContext>(db => db.UseNpgsql(options.ConnectionString));
+services.AddScoped<INodeMirror, PostgresNodeMirror>();
+services.AddSingleton<OperatorState>();
+services.AddHostedService<OperatorHost>();
+services.AddHealthChecks().Add(new HealthCheckRegistration(
+    "operator",
+    sp => new OperatorHealthCheck(sp.GetRequiredService<OperatorState>()),
+    failureStatus: null,
+    tags: ["ready"]));
+
+var app = builder.Build();
+app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false });
+app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready") });
+await app.RunAsync();
+
+/// <summary>Ready once migrations are applied; reports whether this replica leads (standbys are ready too).</summary>
+internal sealed class OperatorHealthCheck(OperatorState state) : IHealthCheck
+{
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
+        Task.FromResult(state.Migrated
+            ? HealthCheckResult.Healthy(state.Leading ? "leader" : "standby")
+            : HealthCheckResult.Unhealthy("database migrations not applied yet"));
+}

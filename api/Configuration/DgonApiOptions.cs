@@ -89,9 +89,9 @@ public sealed record DgonApiOptions
             }
         }
 
-        var grace = Seconds(configuration, "DGON_HEARTBEAT_GRACE_SECONDS", NodeLifecycleOptions.DefaultGracePeriod);
-        var refresh = Seconds(configuration, "DGON_STATUS_REFRESH_SECONDS", StatusWriteCoalescing.DefaultRefreshInterval);
-        var failureWindow = Seconds(configuration, "DGON_AUTH_FAILURE_WINDOW_SECONDS", AuthFailureWindowOptions.DefaultWindow);
+        var grace = Settings.Seconds("DGON_HEARTBEAT_GRACE_SECONDS", configuration["DGON_HEARTBEAT_GRACE_SECONDS"], NodeLifecycleOptions.DefaultGracePeriod);
+        var refresh = Settings.Seconds("DGON_STATUS_REFRESH_SECONDS", configuration["DGON_STATUS_REFRESH_SECONDS"], StatusWriteCoalescing.DefaultRefreshInterval);
+        var failureWindow = Settings.Seconds("DGON_AUTH_FAILURE_WINDOW_SECONDS", configuration["DGON_AUTH_FAILURE_WINDOW_SECONDS"], AuthFailureWindowOptions.DefaultWindow);
         var thresholdText = configuration["DGON_AUTH_FAILURE_THRESHOLD"];
         var threshold = AuthFailureWindowOptions.DefaultThreshold;
         if (!string.IsNullOrWhiteSpace(thresholdText)
@@ -113,34 +113,14 @@ public sealed record DgonApiOptions
             Lifecycle = new NodeLifecycleOptions { GracePeriod = grace, RecordLag = registry == RegistryMode.Kubernetes ? refresh : TimeSpan.Zero },
             Kubernetes = new KubernetesRegistryOptions
             {
-                Kubeconfig = NullIfBlank(configuration["KUBECONFIG"]),
-                Namespace = NullIfBlank(configuration["DGON_NAMESPACE"]),
+                Kubeconfig = Settings.Optional(configuration["KUBECONFIG"]),
+                Namespace = Settings.Optional(configuration["DGON_NAMESPACE"]),
                 StatusRefreshInterval = refresh,
             },
             AuthFailures = new AuthFailureWindowOptions { Threshold = threshold, Window = failureWindow },
         };
     }
 
-    /// <summary>Reads a positive number of seconds (at most one day), or the default when unset.</summary>
-    /// <exception cref="InvalidOperationException">The value is not a number in (0, 86400].</exception>
-    public static TimeSpan Seconds(IConfiguration configuration, string name, TimeSpan defaultValue)
-    {
-        ArgumentNullException.ThrowIfNull(configuration);
-        var text = configuration[name];
-        if (string.IsNullOrWhiteSpace(text))
-        {
-            return defaultValue;
-        }
-
-        if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds) || !(seconds > 0) || seconds > 86_400)
-        {
-            throw new InvalidOperationException($"{name} must be a number of seconds in (0, 86400]; got '{text}'");
-        }
-
-        return TimeSpan.FromSeconds(seconds);
-    }
-
-    private static string? NullIfBlank(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
 }
 
 /// <summary>Where the API writes nodes (<c>DGON_REGISTRY</c>).</summary>

@@ -102,7 +102,7 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry, IInformerHan
                 var (patch, status) = DgonNodeMapping.StatusPatch(node.Metadata.ResourceVersion);
                 status["phase"] = transition.Phase.ToWire();
                 status["ready"] = false;
-                status["lastRegistrationTime"] = DgonNodeMapping.Time(now);
+                status["lastRegistrationTime"] = DgonNodeMapping.MicroTime(now);
                 status["conditions"] = DgonNodeMapping.ConditionsJson(conditions);
                 if (node.Status?.Reputation is null)
                 {
@@ -175,7 +175,7 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry, IInformerHan
                 var (patch, status) = DgonNodeMapping.StatusPatch(node.Metadata.ResourceVersion);
                 status["phase"] = transition.Phase.ToWire();
                 status["ready"] = heartbeat.Ready;
-                status["lastHeartbeatTime"] = DgonNodeMapping.Time(now);
+                status["lastHeartbeatTime"] = DgonNodeMapping.MicroTime(now);
                 status["gpuUtil"] = heartbeat.Metrics.GpuUtil;
                 status["memUsedGb"] = heartbeat.Metrics.MemUsedGb;
                 status["p95Ms"] = heartbeat.Metrics.P95Ms;

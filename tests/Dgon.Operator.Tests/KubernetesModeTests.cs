@@ -1,0 +1,294 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Dgon.Kubernetes;
+using Dgon.Testing;
+using Xunit.Abstractions;
+
+namespace Dgon.Operator.Tests;
+
+/// <summary>
+/// Issue 3 end to end: agent → API → DgonNode → operator → PostgreSQL → <c>/v1/nodes</c>, checked also with the
+/// real kubectl. Liveness waits are generous (30 s); the one timing bound asserted is the issue's own
+/// ("offline within the timeout + 5 s").
+/// </summary>
+[Trait("Category", "Integration")]
+public sealed class KubernetesModeTests(KubernetesModeFixture fx, ITestOutputHelper output) : IClassFixture<KubernetesModeFixture>, IDisposable
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
+    private readonly List<ManagedProcess> _agents = [];
+
+    public void Dispose()
+    {
+        foreach (var a in _agents)
+        {
+            output.WriteLine(a.Dump());
+        }
+
+        output.WriteLine(fx.Dump());
+    }
+
+    private static string NewNodeId(string prefix) => $"{prefix}-{Guid.NewGuid().ToString("N")[..10]}";
+
+    private Task Wait(Func<Task<bool>> condition, string what) => WaitFor(condition, what, Patience);
+
+    private async Task WaitFor(Func<Task<bool>> condition, string what, TimeSpan patience)
+    {
+        try
+        {
+            await Eventually.Until(condition, patience, what);
+        }
+        catch (TimeoutException e)
+        {
+            throw new TimeoutException(e.Message + "\n" + fx.Dump(), e);
+        }
+    }
+
+    private ManagedProcess StartAgent(string nodeId, Uri ollama, string configDir)
+    {
+        var args = new List<string>
+        {
+            RepoPaths.BuiltAssembly("agent", "Dgon.Agent"),
+            "--api", fx.Api.BaseAddress.ToString(),
+            "--node-id", nodeId,
+            "--region", "eu-central",
+            "--ollama-url", ollama.ToString(),
+            "--interval", "0.5",
+            "--config-dir", configDir,
+        };
+        string[] cleared = ["DGON_API", "NODE_ID", "REGION", "RUNTIME", "OLLAMA_URL", "HEARTBEAT_INTERVAL", "DGON_CONFIG_DIR", "ASN_HINT", "WALLET_ADDRESS", "GREEN_ENERGY", "LOG_LEVEL"];
+        var process = ManagedProcess.Start("dotnet", args, cleared.ToDictionary(v => v, _ => (string?)null));
+        _agents.Add(process);
+        return process;
+    }
+
+    private async Task<TestNode> ActiveNodeAsync(string prefix)
+    {
+        var node = await TestNode.RegisterAsync(fx.Api.Client, NewNodeId(prefix));
+        using var hb = await node.HeartbeatAsync(ready: true);
+        Assert.Equal(HttpStatusCode.OK, hb.StatusCode);
+        await Wait(async () => await fx.ListedNodeAsync(node.NodeId) is { Status: "active" }, $"{node.NodeId} listed active");
+        return node;
+    }
+
+    private int StatusWrites(string nodeId, DateTimeOffset from, DateTimeOffset to) =>
+        fx.Server.Requests.Count(r => r.Method == "PATCH" && r.Resource == "dgonnodes" && r.Subresource == "status"
+            && r.Name == nodeId && r.StatusCode == 200 && r.Time >= from && r.Time <= to);
+
+    [Fact]
+    public async Task Agent_turns_its_node_active_and_offline_after_it_stops_with_an_event_and_kubectl_shows_it()
+    {
+        await using var ollama = await StubOllama.StartAsync();
+        ollama.SetModels("llama3.1:8b");
+        var configDir = Path.Combine(fx.Directory, "agent-" + Guid.NewGuid().ToString("N")[..6]);
+        var nodeId = NewNodeId("e2e");
+        var agent = StartAgent(nodeId, ollama.BaseAddress, configDir);
+
+        await Wait(async () => await fx.ListedNodeAsync(nodeId) is { Status: "active", Region: "eu-central" }, $"{nodeId} listed active via the mirror");
+
+        var node = await fx.DgonNodeAsync(nodeId);
+        Assert.NotNull(node);
+        Assert.Equal("active", node.Status?.Phase);
+        Assert.Equal("eu-central", node.Spec.Region);
+        Assert.Equal("ollama", node.Spec.Runtime);
+        Assert.Contains(node.Status!.Conditions!, c => c is { Type: "Ready", Status: "True" });
+        Assert.Contains(node.Status.Conditions!, c => c is { Type: "Heartbeating", Status: "True" });
+        var secret = await fx.Kube.GetAsync(KubeResources.Secrets, KubernetesModeFixture.Namespace, "dgonnode-" + nodeId, CancellationToken.None);
+        Assert.Contains(secret.Metadata.OwnerReferences!, o => o.Kind == "DgonNode" && o.Uid == node.Metadata.Uid);
+
+        var get = (await fx.Kubectl.RunAsync("get", "dgonnodes")).EnsureSuccess("get dgonnodes");
+        var header = get.StdOut.Split('\n')[0];
+        foreach (var column in new[] { "NAME", "STATUS", "REGION", "RUNTIME", "LAST HEARTBEAT", "AGE" })
+        {
+            Assert.Contains(column, header, StringComparison.Ordinal);
+        }
+
+        var row = get.StdOut.Split('\n').Single(l => l.StartsWith(nodeId + " ", StringComparison.Ordinal));
+        Assert.Contains("active", row, StringComparison.Ordinal);
+        Assert.Contains("eu-central", row, StringComparison.Ordinal);
+
+        await agent.StopAsync();
+        var stopped = Stopwatch.StartNew();
+        await Wait(async () => await fx.ListedNodeAsync(nodeId) is { Status: "offline" }, $"{nodeId} offline after the agent stopped");
+        // Issue 3: offline within the timeout (grace + status refresh lag) + 5 s of the agent stopping.
+        Assert.True(stopped.Elapsed <= KubernetesModeFixture.Timeout + TimeSpan.FromSeconds(5), $"offline after {stopped.Elapsed.TotalSeconds:0.0} s");
+
+        var offline = await fx.DgonNodeAsync(nodeId);
+        Assert.Equal("offline", offline!.Status?.Phase);
+        Assert.Contains(offline.Status!.Conditions!, c => c is { Type: "Heartbeating", Status: "False", Reason: "HeartbeatTimeout" });
+        Assert.Equal(offline.Metadata.Generation, offline.Status.ObservedGeneration);
+        await Wait(async () => (await fx.EventsAboutAsync(nodeId)).Any(e => e.Reason == "HeartbeatTimeout" && e.Type == "Warning"), "a HeartbeatTimeout Event");
+
+        var describe = (await fx.Kubectl.RunAsync("describe", "dgonnode", nodeId)).EnsureSuccess("describe");
+        Assert.Contains("HeartbeatTimeout", describe.StdOut, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Deleting_the_DgonNode_revokes_the_node_and_removes_its_mirror_row()
+    {
+        var node = await ActiveNodeAsync("del");
+
+        (await fx.Kubectl.RunAsync("delete", "dgonnode", node.NodeId)).EnsureSuccess("delete dgonnode");
+
+        await Wait(
+            async () =>
+            {
+                using var hb = await node.HeartbeatAsync(ready: true);
+                return hb.StatusCode == HttpStatusCode.Unauthorized;
+            },
+            "heartbeat refused with 401 after the delete");
+        await Wait(async () => await fx.ListedNodeAsync(node.NodeId) is null, "mirror row removed");
+        await Wait(
+            async () => await fx.Kube.TryGetAsync(KubeResources.Secrets, KubernetesModeFixture.Namespace, "dgonnode-" + node.NodeId, CancellationToken.None) is null,
+            "the owned Secret garbage-collected");
+
+        // Registering again brings it back with a fresh secret.
+        var again = await TestNode.RegisterAsync(fx.Api.Client, node.NodeId);
+        using var ok = await again.HeartbeatAsync(ready: true);
+        Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+    }
+
+    [Fact]
+    public async Task Steady_heartbeats_write_the_status_at_most_once_per_refresh_interval()
+    {
+        var node = await ActiveNodeAsync("steady");
+        var from = DateTimeOffset.UtcNow;
+        var sent = 0;
+        var run = Stopwatch.StartNew();
+        while (run.Elapsed < TimeSpan.FromSeconds(5))
+        {
+            using var hb = await node.HeartbeatAsync(ready: true, gpuUtil: Random.Shared.NextDouble());
+            Assert.Equal(HttpStatusCode.OK, hb.StatusCode);
+            sent++;
+            await Task.Delay(50);
+        }
+
+        var to = DateTimeOffset.UtcNow;
+        var writes = StatusWrites(node.NodeId, from, to);
+        var intervals = (int)Math.Ceiling((to - from).TotalSeconds / KubernetesModeFixture.RefreshSeconds);
+        output.WriteLine($"{sent} heartbeats, {writes} status writes in {(to - from).TotalSeconds:0.0} s");
+        Assert.True(sent >= 20, $"only {sent} heartbeats were sent");
+        Assert.True(writes <= intervals, $"{writes} status writes for {sent} heartbeats in {intervals} refresh intervals");
+        Assert.True(writes >= 2, $"the status was refreshed only {writes} times in {(to - from).TotalSeconds:0.0} s");
+    }
+
+    [Fact]
+    public async Task Conflicting_status_writes_are_retried()
+    {
+        var node = await TestNode.RegisterAsync(fx.Api.Client, NewNodeId("conflict"));
+        var since = DateTimeOffset.UtcNow;
+        fx.Server.InjectFault(r => r.Method == "PATCH" && r.Subresource == "status" && r.Name == node.NodeId, 2, 409);
+
+        using var hb = await node.HeartbeatAsync(ready: true);
+        Assert.Equal(HttpStatusCode.OK, hb.StatusCode);
+        Assert.Equal("active", JsonNode.Parse(await hb.Content.ReadAsStringAsync())!["status"]!.GetValue<string>());
+
+        await Wait(async () => (await fx.DgonNodeAsync(node.NodeId))?.Status?.Phase == "active", "status written despite two conflicts");
+        Assert.Equal(2, fx.Server.Requests.Count(r => r.Name == node.NodeId && r.StatusCode == 409 && r.Time >= since));
+        await Wait(async () => await fx.ListedNodeAsync(node.NodeId) is { Status: "active" }, "mirror active");
+    }
+
+    [Fact]
+    public async Task Watch_expiry_relists_without_losing_an_update()
+    {
+        var node = await TestNode.RegisterAsync(fx.Api.Client, NewNodeId("gone"));
+        await Wait(async () => await fx.ListedNodeAsync(node.NodeId) is { Status: "pending" }, "mirror pending");
+        var since = DateTimeOffset.UtcNow;
+
+        // Every open watch gets 410 Gone and watching from any older resourceVersion fails: informers must relist.
+        fx.Server.ExpireWatchHistory();
+        using var hb = await node.HeartbeatAsync(ready: true);
+        Assert.Equal(HttpStatusCode.OK, hb.StatusCode);
+
+        await Wait(async () => await fx.ListedNodeAsync(node.NodeId) is { Status: "active" }, "the update made across the 410 reached the mirror");
+        await Wait(
+            () => Task.FromResult(fx.Server.Requests.Count(r => r.Method == "GET" && r.Resource == "dgonnodes" && !r.IsWatch && r.Name is null && r.Time >= since) >= 2),
+            "the API's and the operator's informers relisted");
+    }
+
+    [Fact]
+    public async Task Quarantine_follows_spec_and_clearing_it_lets_the_node_rejoin()
+    {
+        var node = await ActiveNodeAsync("quar");
+
+        (await fx.Kubectl.RunAsync("patch", "dgonnode", node.NodeId, "--type=merge", "-p", """{"spec":{"quarantine":true}}""")).EnsureSuccess("patch quarantine");
+        await Wait(async () => (await fx.DgonNodeAsync(node.NodeId))?.Status?.Phase == "quarantine", "quarantined");
+        var quarantined = (await fx.DgonNodeAsync(node.NodeId))!;
+        Assert.Contains(quarantined.Status!.Conditions!, c => c is { Type: "Quarantined", Status: "True", Reason: "QuarantineRequested" });
+        Assert.Equal(quarantined.Metadata.Generation, quarantined.Status.ObservedGeneration);
+
+        // Heartbeats are accepted but cannot lift the quarantine.
+        using (var hb = await node.HeartbeatAsync(ready: true))
+        {
+            Assert.Equal("quarantine", JsonNode.Parse(await hb.Content.ReadAsStringAsync())!["status"]!.GetValue<string>());
+        }
+
+        await Wait(async () => (await fx.EventsAboutAsync(node.NodeId)).Any(e => e.Reason == "QuarantineRequested"), "a QuarantineRequested Event");
+        await Wait(async () => await fx.ListedNodeAsync(node.NodeId) is { Status: "quarantine" }, "mirror quarantine");
+
+        (await fx.Kubectl.RunAsync("patch", "dgonnode", node.NodeId, "--type=merge", "-p", """{"spec":{"quarantine":false}}""")).EnsureSuccess("clear quarantine");
+        await Wait(async () => (await fx.DgonNodeAsync(node.NodeId))?.Status?.Phase is "pending" or "offline", "out of quarantine");
+        await Wait(
+            async () =>
+            {
+                using var hb = await node.HeartbeatAsync(ready: true);
+                return JsonNode.Parse(await hb.Content.ReadAsStringAsync())!["status"]!.GetValue<string>() == "active";
+            },
+            "active again after clearing the quarantine");
+    }
+
+    [Fact]
+    public async Task Repeated_hmac_failures_quarantine_the_node_until_an_operator_clears_it()
+    {
+        var node = await ActiveNodeAsync("authfail");
+        var wrongToken = new string('0', 64);
+        for (var i = 0; i < 5; i++)
+        {
+            using var bad = await node.SendSignedAsync("/v1/nodes/heartbeat", """{"ready":true}""", token: wrongToken);
+            Assert.Equal(HttpStatusCode.Unauthorized, bad.StatusCode);
+        }
+
+        await Wait(async () => (await fx.DgonNodeAsync(node.NodeId)) is { Spec.Quarantine: true, Status.Phase: "quarantine" }, "quarantined after 5 HMAC failures");
+        var q = (await fx.DgonNodeAsync(node.NodeId))!;
+        Assert.Null(q.Status!.AuthFailures); // acted upon and cleared
+        Assert.Equal("AuthFailureThreshold", q.Metadata.Annotations?["dgon.io/quarantine-reason"]);
+        Assert.Contains(q.Status.Conditions!, c => c is { Type: "Quarantined", Status: "True", Reason: "AuthFailureThreshold" });
+        await Wait(async () => (await fx.EventsAboutAsync(node.NodeId)).Any(e => e.Reason == "AuthFailureThreshold" && e.Type == "Warning"), "an AuthFailureThreshold Event");
+
+        // The rightful node still authenticates, but stays quarantined until the spec flag is cleared.
+        using (var hb = await node.HeartbeatAsync(ready: true))
+        {
+            Assert.Equal(HttpStatusCode.OK, hb.StatusCode);
+            Assert.Equal("quarantine", JsonNode.Parse(await hb.Content.ReadAsStringAsync())!["status"]!.GetValue<string>());
+        }
+
+        (await fx.Kubectl.RunAsync("patch", "dgonnode", node.NodeId, "--type=merge", "-p", """{"spec":{"quarantine":false}}""")).EnsureSuccess("clear");
+        await Wait(
+            async () =>
+            {
+                using var hb = await node.HeartbeatAsync(ready: true);
+                return JsonNode.Parse(await hb.Content.ReadAsStringAsync())!["status"]!.GetValue<string>() == "active";
+            },
+            "active again once the quarantine is cleared");
+    }
+
+    [Fact]
+    public async Task Heartbeats_are_answered_from_the_cache_without_reading_the_api_server()
+    {
+        var node = await ActiveNodeAsync("cache");
+        var since = DateTimeOffset.UtcNow;
+        for (var i = 0; i < 10; i++)
+        {
+            using var hb = await node.HeartbeatAsync(ready: true);
+            Assert.Equal(HttpStatusCode.OK, hb.StatusCode);
+        }
+
+        // No GET of the node or its Secret per heartbeat (only watches and coalesced status writes).
+        var reads = fx.Server.Requests.Count(r => r.Method == "GET" && !r.IsWatch && r.Time >= since
+            && (r.Name == node.NodeId || r.Name == "dgonnode-" + node.NodeId));
+        Assert.Equal(0, reads);
+        using var doc = JsonDocument.Parse(await fx.Api.Client.GetStringAsync("/v1/summary"));
+        Assert.True(doc.RootElement.GetProperty("active_nodes").GetInt32() >= 1);
+    }
+}

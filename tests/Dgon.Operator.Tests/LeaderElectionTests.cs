@@ -1,0 +1,116 @@
+using System.Diagnostics;
+using System.Net;
+using Dgon.Kubernetes;
+using Dgon.KubeTestServer;
+using Dgon.Testing;
+using Xunit.Abstractions;
+
+namespace Dgon.Operator.Tests;
+
+/// <summary>
+/// Two operator replicas against one Kubernetes API test server (lease 4 s, renew 3 s, retry 0.5 s): exactly one
+/// leads; a killed leader is replaced within the issue's 15 s; a gracefully stopped one hands over at once.
+/// </summary>
+[Trait("Category", "Integration")]
+public sealed class LeaderElectionTests(ITestOutputHelper output) : IAsyncLifetime
+{
+    private readonly List<OperatorProcess> _operators = [];
+    private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("dgon-leader-");
+    private KubeApiTestServer _server = null!;
+    private string _kubeconfig = null!;
+    private string _databaseUrl = null!;
+    private IKubeClient _kube = null!;
+
+    public async Task InitializeAsync()
+    {
+        _server = await KubeApiTestServer.StartAsync();
+        _kubeconfig = _server.WriteKubeconfig(Path.Combine(_dir.FullName, "kubeconfig"), KubernetesModeFixture.Namespace);
+        _kube = new KubeClient(KubeClientConfig.FromKubeconfig(_kubeconfig));
+        _databaseUrl = await (await SharedPostgres.GetAsync()).CreateDatabaseAsync();
+    }
+
+    public async Task DisposeAsync()
+    {
+        foreach (var o in _operators)
+        {
+            output.WriteLine(o.Process.Dump());
+            await o.DisposeAsync();
+        }
+
+        await _server.DisposeAsync();
+        _dir.Delete(recursive: true);
+    }
+
+    private async Task<OperatorProcess> StartAsync(string identity)
+    {
+        var op = await OperatorProcess.StartAsync(new OperatorProcessOptions
+        {
+            DatabaseUrl = _databaseUrl,
+            Kubeconfig = _kubeconfig,
+            Identity = identity,
+            GraceSeconds = KubernetesModeFixture.GraceSeconds,
+            RefreshSeconds = KubernetesModeFixture.RefreshSeconds,
+        });
+        _operators.Add(op);
+        return op;
+    }
+
+    private async Task<string?> HolderAsync() =>
+        (await _kube.TryGetAsync(KubeResources.Leases, KubernetesModeFixture.Namespace, "dgon-operator", CancellationToken.None))?.Spec?.HolderIdentity;
+
+    private async Task<(OperatorProcess Leader, OperatorProcess Standby)> TwoReplicasAsync()
+    {
+        var a = await StartAsync("operator-a");
+        var b = await StartAsync("operator-b");
+        await Eventually.Until(async () => await HolderAsync() is "operator-a" or "operator-b", TimeSpan.FromSeconds(30), "a leader");
+        var holder = await HolderAsync();
+        var (leader, standby) = holder == a.Identity ? (a, b) : (b, a);
+        Assert.True(await leader.Process.WaitForOutputAsync(l => l.Contains("is the leader", StringComparison.Ordinal), TimeSpan.FromSeconds(30)), leader.Process.Dump());
+        return (leader, standby);
+    }
+
+    [Fact]
+    public async Task Only_one_replica_leads_and_the_standby_takes_over_within_15_s_of_the_leader_dying()
+    {
+        var (leader, standby) = await TwoReplicasAsync();
+        await Task.Delay(TimeSpan.FromSeconds(2)); // several renewals
+        Assert.Equal(leader.Identity, await HolderAsync());
+        Assert.DoesNotContain(standby.Process.Output, l => l.Contains("is the leader", StringComparison.Ordinal));
+
+        leader.Process.Kill(); // no release: the standby must wait out the lease
+        var died = Stopwatch.StartNew();
+        await Eventually.Until(async () => await HolderAsync() == standby.Identity, TimeSpan.FromSeconds(30), "the standby leads");
+        Assert.True(died.Elapsed <= TimeSpan.FromSeconds(15), $"took over after {died.Elapsed.TotalSeconds:0.0} s");
+        Assert.True(await standby.Process.WaitForOutputAsync(l => l.Contains("is the leader", StringComparison.Ordinal), TimeSpan.FromSeconds(30)), standby.Process.Dump());
+
+        // The new leader reconciles: a DgonNode created now is mirrored into PostgreSQL, served by /v1/nodes.
+        await using var api = await KubernetesModeFixture.StartApiAsync(_databaseUrl, _kubeconfig);
+        var node = await TestNode.RegisterAsync(api.Client, $"after-{Guid.NewGuid().ToString("N")[..8]}");
+        using (var hb = await node.HeartbeatAsync(ready: true))
+        {
+            Assert.Equal(HttpStatusCode.OK, hb.StatusCode);
+        }
+
+        await Eventually.Until(
+            async () => (await api.Client.GetStringAsync("/v1/nodes")).Contains($"\"id\":\"{node.NodeId}\"", StringComparison.Ordinal)
+                && (await _kube.TryGetAsync(KubeResources.DgonNodes, KubernetesModeFixture.Namespace, node.NodeId, CancellationToken.None))?.Status?.ObservedGeneration is not null,
+            TimeSpan.FromSeconds(30),
+            "the new leader reconciled and mirrored the node");
+    }
+
+    [Fact]
+    public async Task Graceful_shutdown_releases_the_lease_to_the_standby()
+    {
+        var (leader, standby) = await TwoReplicasAsync();
+        var before = await _kube.GetAsync(KubeResources.Leases, KubernetesModeFixture.Namespace, "dgon-operator", CancellationToken.None);
+
+        await leader.Process.StopAsync(); // SIGTERM
+        Assert.Equal(0, leader.Process.ExitCode);
+        // Released on the way out: nobody holds it any more, or the standby already took it.
+        Assert.NotEqual(leader.Identity, await HolderAsync());
+
+        await Eventually.Until(async () => await HolderAsync() == standby.Identity, TimeSpan.FromSeconds(30), "the standby leads");
+        var after = await _kube.GetAsync(KubeResources.Leases, KubernetesModeFixture.Namespace, "dgon-operator", CancellationToken.None);
+        Assert.True(after.Spec!.LeaseTransitions > before.Spec!.LeaseTransitions, "leaseTransitions counts the hand-over");
+    }
+}
