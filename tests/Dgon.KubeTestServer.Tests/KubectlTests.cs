@@ -222,7 +222,12 @@ public sealed class KubectlTests : IAsyncLifetime
         var describe = (await K("describe", "dgonnode", "described")).EnsureSuccess("describe").Stdout;
         Assert.Matches(@"Events:\s+Type\s+Reason\s+Age\s+From\s+Message", describe);
         Assert.Matches(@"Warning\s+NodeOffline\s+[0-9]+s\s+dgon.io/operator\s+Heartbeats stopped for 90s", describe);
-        Assert.Contains(_server.Requests, r => r.Resource == "events" && r.Query.Contains("fieldSelector=involvedObject.name%3Ddescribed", StringComparison.Ordinal));
+        // kubectl lists core/v1 events by involvedObject field selectors (in random order: a Go map).
+        var eventQuery = Uri.UnescapeDataString(_server.Requests.Single(r => r.Resource == "events" && r.Method == "GET").Query);
+        var selector = eventQuery.Split('&').Single(p => p.StartsWith("?fieldSelector=", StringComparison.Ordinal) || p.StartsWith("fieldSelector=", StringComparison.Ordinal));
+        Assert.Equal(
+            ["involvedObject.kind=DgonNode", "involvedObject.name=described", "involvedObject.namespace=default", $"involvedObject.uid={node["metadata"]!["uid"]}"],
+            selector[(selector.IndexOf('=', StringComparison.Ordinal) + 1)..].Split(',').Order(StringComparer.Ordinal));
 
         var events = (await K("get", "events")).EnsureSuccess("get events").Stdout;
         Assert.Matches(@"LAST SEEN\s+TYPE\s+REASON\s+OBJECT\s+MESSAGE", events);

@@ -38,7 +38,7 @@ public sealed class KubeApiTestServer : IAsyncDisposable
     /// <summary>Base URL, e.g. <c>http://127.0.0.1:40123</c> (<c>https://</c> when a server certificate is set).</summary>
     public Uri BaseAddress { get; }
 
-    /// <summary>Snapshot of every request served so far, in the order their status was decided (watches when their stream starts).</summary>
+    /// <summary>Snapshot of every request served so far, in the order their responses started (watches when their stream starts).</summary>
     public IReadOnlyList<RecordedRequest> Requests
     {
         get
@@ -135,6 +135,12 @@ public sealed class KubeApiTestServer : IAsyncDisposable
             }
         }
 
+        // Recorded before the response headers go out, so a client that saw the response also sees it in Requests.
+        ctx.Response.OnStarting(() =>
+        {
+            Record(ctx.Response.StatusCode);
+            return Task.CompletedTask;
+        });
         try
         {
             if (!Authenticated(ctx))
@@ -151,7 +157,7 @@ public sealed class KubeApiTestServer : IAsyncDisposable
                 return;
             }
 
-            await _api.HandleAsync(ctx, target, () => Record(200));
+            await _api.HandleAsync(ctx, target, () => { });
         }
         catch (Exception e) when (e is not OperationCanceledException && !ctx.Response.HasStarted)
         {
