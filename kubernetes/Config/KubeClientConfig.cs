@@ -76,7 +76,7 @@ public sealed class KubeClientConfig
     /// <exception cref="KubeConfigException">
     /// Invalid YAML; no current-context; the context, its cluster or user is missing; server missing or not an absolute
     /// URL; unreadable/invalid certificate, key or token file; base64 that does not decode; or an unsupported feature
-    /// (<c>exec</c> or <c>auth-provider</c> credential plugins, <c>username</c>/<c>password</c>, <c>tls-server-name</c>,
+    /// (<c>exec</c> or <c>auth-provider</c> credential plugins, insecure-skip-tls-verify together with a CA, <c>username</c>/<c>password</c>, <c>tls-server-name</c>,
     /// <c>proxy-url</c>). The message names the field.
     /// </exception>
     public static KubeClientConfig FromKubeconfigYaml(string yaml, string baseDirectory, string? context = null)
@@ -264,6 +264,11 @@ public sealed class KubeClientConfig
             {
                 var path = Resolve(baseDirectory, caFile);
                 ca = Pem.LoadCertificates(ReadText(path, $"{what} certificate-authority"), $"{what} certificate-authority {path}");
+            }
+
+            if (insecure && ca is not null)
+            {
+                throw new KubeConfigException($"{what}: insecure-skip-tls-verify cannot be combined with certificate-authority / certificate-authority-data (as client-go rejects it)");
             }
 
             X509Certificate2? clientCert = null;

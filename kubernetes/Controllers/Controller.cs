@@ -78,7 +78,17 @@ public static class ControllerMetrics
 }
 
 /// <summary>
-/// A controller (controller-runtime semantics; a small stand-in for KubeOps' operator loop, which cannot be restored
+/// A runnable controller (controller-runtime's <c>Controller</c> / KubeOps' operator loop; a small stand-in, as those
+/// cannot be restored here, that an adapter over the official libraries could implement).
+/// </summary>
+public interface IController
+{
+    /// <summary>Runs until <paramref name="ct"/> is cancelled; completes normally then.</summary>
+    Task RunAsync(CancellationToken ct);
+}
+
+/// <summary>
+/// An <see cref="IController"/> (controller-runtime semantics; a small stand-in for KubeOps' operator loop, which cannot be restored
 /// here): registers an informer handler that enqueues the <c>namespace/name</c> key on add, update and delete,
 /// waits for the informer's sync, and runs <see cref="ControllerOptions.Workers"/> workers over a
 /// <see cref="RateLimitingQueue{TKey}"/>. A reconcile that throws is logged and requeued with exponential backoff
@@ -86,7 +96,7 @@ public static class ControllerMetrics
 /// <see cref="ReconcileResult.RequeueAfter"/>. The informer itself is run by the caller (it may be shared).
 /// </summary>
 /// <typeparam name="T">The object type.</typeparam>
-public sealed partial class Controller<T>
+public sealed partial class Controller<T> : IController
     where T : KubeObject
 {
     private readonly IInformer<T> _informer;

@@ -32,7 +32,24 @@ public sealed class LeaderElectionOptions
 }
 
 /// <summary>
-/// Leader election on a coordination.k8s.io/v1 Lease with client-go semantics (a small stand-in for client-go's
+/// Leader election: run a callback only while this process is the single leader. A small stand-in for client-go's
+/// leaderelection / KubeOps' leader election (which cannot be restored here); an adapter over the official client
+/// could implement it.
+/// </summary>
+public interface ILeaderElector
+{
+    /// <summary>True while this candidate leads.</summary>
+    bool IsLeader { get; }
+
+    /// <summary>The holder identity last observed (null/empty when unheld or unknown).</summary>
+    string? CurrentLeader { get; }
+
+    /// <summary>Campaigns, then runs <paramref name="onStartedLeading"/> with a token cancelled when leadership ends; returns when leadership is lost or <paramref name="ct"/> is cancelled.</summary>
+    Task RunAsync(Func<CancellationToken, Task> onStartedLeading, CancellationToken ct);
+}
+
+/// <summary>
+/// <see cref="ILeaderElector"/> on a coordination.k8s.io/v1 Lease with client-go semantics (a small stand-in for client-go's
 /// leaderelection / KubeOps' leader election, which cannot be restored here):
 /// <list type="bullet">
 /// <item>acquire: create the Lease if missing; otherwise take it when its holder is empty or when
@@ -47,7 +64,7 @@ public sealed class LeaderElectionOptions
 /// After leadership is lost, <see cref="RunAsync"/> returns and does not campaign again: the host should exit and be
 /// restarted (as controller-runtime does), because state built while leading may be stale.
 /// </summary>
-public sealed partial class LeaderElector
+public sealed partial class LeaderElector : ILeaderElector
 {
     private readonly IKubeClient _client;
     private readonly LeaderElectionOptions _options;

@@ -151,6 +151,10 @@ public sealed class KubeconfigTests : IDisposable
     {
         var config = Load(Config("insecure-skip-tls-verify: true", "token: t"));
         Assert.True(config.InsecureSkipTlsVerify);
+        var (caPem, _, key) = TestCerts.CreateCa();
+        key.Dispose();
+        var both = Assert.Throws<KubeConfigException>(() => Load(Config($"insecure-skip-tls-verify: true\ncertificate-authority-data: {TestCerts.B64(caPem)}", "token: t")));
+        Assert.Contains("cannot be combined", both.Message, StringComparison.Ordinal);
         var bad = Assert.Throws<KubeConfigException>(() => Load(Config("insecure-skip-tls-verify: maybe", "token: t")));
         Assert.Contains("insecure-skip-tls-verify", bad.Message, StringComparison.Ordinal);
     }
