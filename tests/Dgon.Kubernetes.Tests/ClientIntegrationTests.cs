@@ -193,14 +193,15 @@ public sealed class ClientIntegrationTests
         var ct = Cluster.Timeout();
         var created = await c.Client.CreateAsync(KubeResources.DgonNodes, Cluster.Node("x"), ct);
         var count = 0;
+        var bookmarks = 0;
         var watching = Task.Run(async () =>
         {
-            await foreach (var e in c.Client.WatchAsync(KubeResources.DgonNodes, "default", new WatchOptions { ResourceVersion = created.Metadata.ResourceVersion, AllowBookmarks = false }, ct))
+            await foreach (var e in c.Client.WatchAsync(KubeResources.DgonNodes, "default", new WatchOptions { ResourceVersion = created.Metadata.ResourceVersion }, ct))
             {
-                Interlocked.Increment(ref count);
+                Interlocked.Increment(ref e.Type == "BOOKMARK" ? ref bookmarks : ref count);
             }
         }, CancellationToken.None);
-        await Dgon.Testing.Eventually.Until(() => Task.FromResult(WatchOpen(c.Server)), TimeSpan.FromSeconds(10), "watch open");
+        await Dgon.Testing.Eventually.Until(() => Task.FromResult(Volatile.Read(ref bookmarks) > 0), TimeSpan.FromSeconds(10), "watch open (first bookmark)");
         c.Server.CloseWatches();
         await watching.WaitAsync(TimeSpan.FromSeconds(10)); // completes without an exception
         Assert.Equal(0, count);
@@ -252,9 +253,8 @@ public sealed class ClientIntegrationTests
         Assert.Equal("hi"u8.ToArray(), secret.Data["note"]);
     }
 
-    internal static bool WatchOpen(KubeApiTestServer server) =>
-        // Watches are recorded when their stream starts.
-        server.Requests.Any(r => r.IsWatch);
+    /// <summary>True once the server has started a watch stream (the test server records watches when their stream starts).</summary>
+    internal static bool WatchOpen(KubeApiTestServer server) => server.Requests.Any(r => r.IsWatch);
 
     private static TResult Locked<TItem, TResult>(List<TItem> list, Func<List<TItem>, TResult> read)
     {
