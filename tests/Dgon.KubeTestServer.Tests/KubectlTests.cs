@@ -259,4 +259,18 @@ public sealed class KubectlTests : IAsyncLifetime
         (await K("delete", "namespace", "team-a")).EnsureSuccess("delete ns");
         Assert.Contains("No resources found", (await K("get", "dgn", "-n", "team-a")).All);
     }
+
+    [Fact]
+    public async Task TypedGeneratorsSendProtobufAndAreUnderstood()
+    {
+        // kubectl create namespace / create secret use the typed client, which sends application/vnd.kubernetes.protobuf.
+        (await K("create", "namespace", "proto-ns")).EnsureSuccess("create namespace");
+        (await K("-n", "proto-ns", "create", "secret", "generic", "proto-secret", "--from-literal=token=abc", "--type=dgon.io/hmac")).EnsureSuccess("create secret");
+        var secret = (JsonObject)JsonNode.Parse((await K("-n", "proto-ns", "get", "secret", "proto-secret", "-o", "json")).EnsureSuccess("get secret").Stdout)!;
+        Assert.Equal("YWJj", (string?)secret["data"]!["token"]);
+        Assert.Equal("dgon.io/hmac", (string?)secret["type"]);
+        Assert.Null(secret["metadata"]!["generateName"]);
+        var ns = (await K("get", "namespace", "proto-ns", "-o", "jsonpath={.status.phase} {.metadata.labels.kubernetes\\.io/metadata\\.name}")).EnsureSuccess("get ns").Stdout;
+        Assert.Equal("Active proto-ns", ns);
+    }
 }

@@ -346,10 +346,17 @@ internal sealed partial class ApiServer
     private static string IncludeObject(HttpRequest request) =>
         request.Query["includeObject"].ToString() is { Length: > 0 } v ? v : "Metadata";
 
-    private static async Task<JsonObject> ReadObjectBodyAsync(HttpContext ctx)
+    private static async Task<JsonObject> ReadObjectBodyAsync(HttpContext ctx, ResourceType type)
     {
-        var body = await ReadBodyAsync(ctx);
         var contentType = (ctx.Request.ContentType ?? JsonContentType).Split(';')[0].Trim().ToLowerInvariant();
+        if (contentType == Protobuf.ContentType && !type.IsCustom)
+        {
+            using var buffer = new MemoryStream();
+            await ctx.Request.Body.CopyToAsync(buffer, ctx.RequestAborted);
+            return Protobuf.Decode(buffer.ToArray(), type);
+        }
+
+        var body = await ReadBodyAsync(ctx);
         switch (contentType)
         {
             case "application/json" or "":
@@ -357,7 +364,7 @@ internal sealed partial class ApiServer
             case "application/yaml" or "application/x-yaml" or "text/yaml":
                 return Yaml.ParseDocuments(body).FirstOrDefault() as JsonObject ?? throw KubeException.BadRequest("the request body must be an object");
             default:
-                throw KubeException.UnsupportedMediaType(["application/json", "application/yaml"]);
+                throw KubeException.UnsupportedMediaType(type.IsCustom ? ["application/json", "application/yaml"] : ["application/json", "application/yaml", Protobuf.ContentType]);
         }
     }
 
@@ -410,7 +417,7 @@ internal sealed partial class ApiServer
 
     private async Task CreateAsync(HttpContext ctx, ResourceType type, string? ns)
     {
-        var body = await ReadObjectBodyAsync(ctx);
+        var body = await ReadObjectBodyAsync(ctx, type);
         var warnings = new List<string>();
         var dryRun = IsDryRun(ctx.Request);
         var fieldValidation = FieldValidationOf(ctx.Request);
@@ -426,7 +433,7 @@ internal sealed partial class ApiServer
 
     private async Task UpdateAsync(HttpContext ctx, ResourceType type, string? ns, string name, bool statusWrite)
     {
-        var body = await ReadObjectBodyAsync(ctx);
+        var body = await ReadObjectBodyAsync(ctx, type);
         var warnings = new List<string>();
         var dryRun = IsDryRun(ctx.Request);
         var fieldValidation = FieldValidationOf(ctx.Request);
