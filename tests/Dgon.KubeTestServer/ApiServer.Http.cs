@@ -451,6 +451,11 @@ internal sealed partial class ApiServer
     {
         var contentType = (ctx.Request.ContentType ?? "").Split(';')[0].Trim().ToLowerInvariant();
         var builtIn = !type.IsCustom;
+        if (contentType == Patches.ApplyPatch)
+        {
+            throw new KubeException(415, "UnsupportedMediaType", "server-side apply (application/apply-patch+yaml) is not supported by this test server; use application/merge-patch+json or application/json-patch+json");
+        }
+
         if (contentType is not (Patches.MergePatch or Patches.JsonPatch or Patches.StrategicMergePatch) || (contentType == Patches.StrategicMergePatch && !builtIn))
         {
             var accepted = builtIn ? [Patches.JsonPatch, Patches.MergePatch, Patches.StrategicMergePatch, Patches.ApplyPatch] : PatchTypesForCustomResources;

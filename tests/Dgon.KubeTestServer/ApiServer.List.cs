@@ -22,6 +22,12 @@ internal sealed partial class ApiServer
             throw KubeException.BadRequest($"limit: Invalid value: \"{limitText}\"");
         }
 
+        // resourceVersion=0 ("any version") is served from the watch cache in 1.32, which does not paginate: limit is ignored.
+        if (q["resourceVersion"] == "0" && string.IsNullOrEmpty(q["continue"]))
+        {
+            limit = 0;
+        }
+
         List<StoredObject> items;
         long rv;
         long? snapshotId = null;
@@ -291,7 +297,7 @@ internal sealed partial class ApiServer
 
     private static JsonObject BookmarkObject(ResourceType type, long rv, bool initialEventsEnd)
     {
-        var meta = new JsonObject { ["resourceVersion"] = FormatRv(rv), ["creationTimestamp"] = null };
+        var meta = new JsonObject { ["resourceVersion"] = FormatRv(rv) };
         if (initialEventsEnd)
         {
             meta["annotations"] = new JsonObject { ["k8s.io/initial-events-end"] = "true" };
