@@ -72,6 +72,16 @@ public sealed class KubernetesModeTests(KubernetesModeFixture fx, ITestOutputHel
         return node;
     }
 
+    private static async Task<string> HeartbeatPhaseAsync(TestNode node)
+    {
+        using var hb = await node.HeartbeatAsync(ready: true);
+        Assert.Equal(HttpStatusCode.OK, hb.StatusCode);
+        return JsonNode.Parse(await hb.Content.ReadAsStringAsync())!["status"]!.GetValue<string>();
+    }
+
+    private Task WaitUntilHeartbeatAnswers(TestNode node, string phase, string what) =>
+        Wait(async () => await HeartbeatPhaseAsync(node) == phase, what);
+
     private int StatusWrites(string nodeId, DateTimeOffset from, DateTimeOffset to) =>
         fx.Server.Requests.Count(r => r.Method == "PATCH" && r.Resource == "dgonnodes" && r.Subresource == "status"
             && r.Name == nodeId && r.StatusCode == 200 && r.Time >= from && r.Time <= to);
@@ -223,23 +233,14 @@ public sealed class KubernetesModeTests(KubernetesModeFixture fx, ITestOutputHel
         Assert.Equal(quarantined.Metadata.Generation, quarantined.Status.ObservedGeneration);
 
         // Heartbeats are accepted but cannot lift the quarantine.
-        using (var hb = await node.HeartbeatAsync(ready: true))
-        {
-            Assert.Equal("quarantine", JsonNode.Parse(await hb.Content.ReadAsStringAsync())!["status"]!.GetValue<string>());
-        }
+        Assert.Equal("quarantine", await HeartbeatPhaseAsync(node));
 
         await Wait(async () => (await fx.EventsAboutAsync(node.NodeId)).Any(e => e.Reason == "QuarantineRequested"), "a QuarantineRequested Event");
         await Wait(async () => await fx.ListedNodeAsync(node.NodeId) is { Status: "quarantine" }, "mirror quarantine");
 
         (await fx.Kubectl.RunAsync("patch", "dgonnode", node.NodeId, "--type=merge", "-p", """{"spec":{"quarantine":false}}""")).EnsureSuccess("clear quarantine");
         await Wait(async () => (await fx.DgonNodeAsync(node.NodeId))?.Status?.Phase is "pending" or "offline", "out of quarantine");
-        await Wait(
-            async () =>
-            {
-                using var hb = await node.HeartbeatAsync(ready: true);
-                return JsonNode.Parse(await hb.Content.ReadAsStringAsync())!["status"]!.GetValue<string>() == "active";
-            },
-            "active again after clearing the quarantine");
+        await WaitUntilHeartbeatAnswers(node, "active", "active again after clearing the quarantine");
     }
 
     [Fact]
@@ -261,20 +262,10 @@ public sealed class KubernetesModeTests(KubernetesModeFixture fx, ITestOutputHel
         await Wait(async () => (await fx.EventsAboutAsync(node.NodeId)).Any(e => e.Reason == "AuthFailureThreshold" && e.Type == "Warning"), "an AuthFailureThreshold Event");
 
         // The rightful node still authenticates, but stays quarantined until the spec flag is cleared.
-        using (var hb = await node.HeartbeatAsync(ready: true))
-        {
-            Assert.Equal(HttpStatusCode.OK, hb.StatusCode);
-            Assert.Equal("quarantine", JsonNode.Parse(await hb.Content.ReadAsStringAsync())!["status"]!.GetValue<string>());
-        }
+        Assert.Equal("quarantine", await HeartbeatPhaseAsync(node));
 
         (await fx.Kubectl.RunAsync("patch", "dgonnode", node.NodeId, "--type=merge", "-p", """{"spec":{"quarantine":false}}""")).EnsureSuccess("clear");
-        await Wait(
-            async () =>
-            {
-                using var hb = await node.HeartbeatAsync(ready: true);
-                return JsonNode.Parse(await hb.Content.ReadAsStringAsync())!["status"]!.GetValue<string>() == "active";
-            },
-            "active again once the quarantine is cleared");
+        await WaitUntilHeartbeatAnswers(node, "active", "active again once the quarantine is cleared");
     }
 
     [Fact]
