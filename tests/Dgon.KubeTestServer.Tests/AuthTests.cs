@@ -65,12 +65,12 @@ public sealed class AuthTests
                 Assert.True(File.Exists(Path.Combine(pemDir, file)), file);
             }
 
-            using var kubectl = new Kubectl(server, clientCert: Path.Combine(pemDir, "client.crt"), clientKey: Path.Combine(pemDir, "client.key"), ca: Path.Combine(pemDir, "ca.crt"));
+            using var kubectl = TestKubectl.For(server, clientCert: Path.Combine(pemDir, "client.crt"), clientKey: Path.Combine(pemDir, "client.key"), ca: Path.Combine(pemDir, "ca.crt"));
             (await kubectl.RunAsync("apply", "-f", kubectl.WriteFile("n.yaml", Manifests.DgonNode("tls-node")))).EnsureSuccess("apply over TLS");
             Assert.Equal("dgonnode.dgon.io/tls-node", (await kubectl.RunAsync("get", "dgn", "-o", "name")).EnsureSuccess("get over TLS").Stdout.Trim());
 
             // Without a client certificate (and with a token the server does not accept) kubectl is refused.
-            using var noCert = new Kubectl(server, token: "not-a-valid-token", ca: Path.Combine(pemDir, "ca.crt"));
+            using var noCert = TestKubectl.For(server, token: "not-a-valid-token", ca: Path.Combine(pemDir, "ca.crt"));
             var denied = await noCert.RunAsync("get", "dgn");
             Assert.NotEqual(0, denied.ExitCode);
             Assert.Contains("You must be logged in to the server", denied.Stderr);
@@ -100,10 +100,10 @@ public sealed class AuthTests
         // default embeds the server certificate as the trusted CA and the configured token.
         var pki = TestPki.Create();
         await using var tls = await KubeApiTestServer.StartAsync(new KubeApiTestServerOptions { BearerToken = "s3cret-token", ServerCertificate = pki.Server });
-        using var kubectl = new Kubectl(tls);
+        using var kubectl = TestKubectl.For(tls);
         (await kubectl.RunAsync("get", "dgn")).EnsureSuccess("kubectl with the configured token");
         Assert.Contains(tls.Requests, r => r.Resource == "dgonnodes" && r.StatusCode == 200);
-        using var wrong = new Kubectl(tls, token: "nope");
+        using var wrong = TestKubectl.For(tls, token: "nope");
         var result = await wrong.RunAsync("get", "dgn");
         Assert.NotEqual(0, result.ExitCode);
         Assert.Contains("You must be logged in to the server", result.Stderr);

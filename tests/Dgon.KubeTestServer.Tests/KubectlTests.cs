@@ -12,7 +12,7 @@ public sealed class KubectlTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _server = await KubeApiTestServer.StartAsync();
-        _kubectl = new Kubectl(_server);
+        _kubectl = TestKubectl.For(_server);
     }
 
     public async Task DisposeAsync()
@@ -30,7 +30,7 @@ public sealed class KubectlTests : IAsyncLifetime
     public async Task ApplyCrdsCreatesThenIsUnchangedThenPatchesAndDiscoveryShowsShortNameAndCategory()
     {
         await using var empty = await KubeApiTestServer.StartAsync(new KubeApiTestServerOptions { CrdFiles = [] });
-        using var kubectl = new Kubectl(empty);
+        using var kubectl = TestKubectl.For(empty);
 
         var first = (await kubectl.RunAsync("apply", "-f", Manifests.CrdDirectory)).EnsureSuccess("apply crds");
         Assert.Contains("customresourcedefinition.apiextensions.k8s.io/dgonnodes.dgon.io created", first.Stdout);

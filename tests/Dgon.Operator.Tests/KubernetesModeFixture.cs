@@ -43,7 +43,7 @@ public sealed class KubernetesModeFixture : IAsyncLifetime
         Server = await KubeApiTestServer.StartAsync();
         Kubeconfig = Server.WriteKubeconfig(Path.Combine(Directory, "kubeconfig"), Namespace);
         Kube = new KubeClient(KubeClientConfig.FromKubeconfig(Kubeconfig));
-        Kubectl = new Kubectl(Kubeconfig, System.IO.Directory.CreateDirectory(Path.Combine(Directory, "home")).FullName);
+        Kubectl = new Kubectl(_ => Kubeconfig);
         var pg = await SharedPostgres.GetAsync();
         DatabaseUrl = await pg.CreateDatabaseAsync();
         Api = await StartApiAsync(DatabaseUrl, Kubeconfig);
@@ -101,6 +101,7 @@ public sealed class KubernetesModeFixture : IAsyncLifetime
         await Operator.DisposeAsync();
         await Api.DisposeAsync();
         await Server.DisposeAsync();
+        Kubectl.Dispose();
         try
         {
             _dir.Delete(recursive: true);

@@ -108,13 +108,13 @@ public sealed class KubernetesModeTests(KubernetesModeFixture fx, ITestOutputHel
         Assert.Contains(secret.Metadata.OwnerReferences!, o => o.Kind == "DgonNode" && o.Uid == node.Metadata.Uid);
 
         var get = (await fx.Kubectl.RunAsync("get", "dgonnodes")).EnsureSuccess("get dgonnodes");
-        var header = get.StdOut.Split('\n')[0];
+        var header = get.Stdout.Split('\n')[0];
         foreach (var column in new[] { "NAME", "STATUS", "REGION", "RUNTIME", "LAST HEARTBEAT", "AGE" })
         {
             Assert.Contains(column, header, StringComparison.Ordinal);
         }
 
-        var row = get.StdOut.Split('\n').Single(l => l.StartsWith(nodeId + " ", StringComparison.Ordinal));
+        var row = get.Stdout.Split('\n').Single(l => l.StartsWith(nodeId + " ", StringComparison.Ordinal));
         Assert.Contains("active", row, StringComparison.Ordinal);
         Assert.Contains("eu-central", row, StringComparison.Ordinal);
 
@@ -131,7 +131,7 @@ public sealed class KubernetesModeTests(KubernetesModeFixture fx, ITestOutputHel
         await Wait(async () => (await fx.EventsAboutAsync(nodeId)).Any(e => e.Reason == "HeartbeatTimeout" && e.Type == "Warning"), "a HeartbeatTimeout Event");
 
         var describe = (await fx.Kubectl.RunAsync("describe", "dgonnode", nodeId)).EnsureSuccess("describe");
-        Assert.Contains("HeartbeatTimeout", describe.StdOut, StringComparison.Ordinal);
+        Assert.Contains("HeartbeatTimeout", describe.Stdout, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -3,30 +3,55 @@ using System.Diagnostics;
 namespace Dgon.Testing;
 
 /// <summary>Result of one kubectl run.</summary>
-/// <param name="ExitCode">Exit code.</param>
-/// <param name="StdOut">Standard output.</param>
-/// <param name="StdErr">Standard error.</param>
-public sealed record KubectlResult(int ExitCode, string StdOut, string StdErr)
+public sealed record KubectlResult(int ExitCode, string Stdout, string Stderr)
 {
-    /// <summary>Throws with both streams when the exit code is not 0.</summary>
+    public string All => Stdout + Stderr;
+
+    /// <summary>Throws with both streams unless the exit code is 0.</summary>
+    /// <exception cref="InvalidOperationException">kubectl failed.</exception>
     public KubectlResult EnsureSuccess(string what) =>
-        ExitCode == 0 ? this : throw new InvalidOperationException($"kubectl {what} exited {ExitCode}\nstdout: {StdOut}\nstderr: {StdErr}");
+        ExitCode == 0 ? this : throw new InvalidOperationException($"kubectl {what} failed ({ExitCode}):\n{Stdout}\n{Stderr}");
 }
 
 /// <summary>
-/// The real kubectl (<c>/usr/bin/kubectl</c>, 1.32 on this image) against a kubeconfig, with its own HOME so the
-/// discovery cache is per test run. Each run is bounded (30 s).
+/// The real kubectl (/usr/bin/kubectl; .ci/run installs it when missing) against an API server: its own HOME (so the
+/// discovery and OpenAPI caches are per test), a kubeconfig, and a timeout per invocation.
 /// </summary>
-public sealed class Kubectl(string kubeconfig, string home)
+public sealed class Kubectl : IDisposable
 {
-    /// <summary>The kubectl binary.</summary>
     public const string Binary = "/usr/bin/kubectl";
 
-    /// <summary>Runs kubectl with the arguments (no shell) and returns its streams.</summary>
-    /// <exception cref="TimeoutException">It ran longer than 30 s (it is killed).</exception>
-    public async Task<KubectlResult> RunAsync(params string[] args)
+    /// <summary>Creates a temporary HOME and asks <paramref name="kubeconfigIn"/> for the kubeconfig to use (given that HOME).</summary>
+    public Kubectl(Func<string, string> kubeconfigIn)
     {
-        ArgumentNullException.ThrowIfNull(args);
+        ArgumentNullException.ThrowIfNull(kubeconfigIn);
+        Home = Directory.CreateTempSubdirectory("kubectl-home-").FullName;
+        Kubeconfig = kubeconfigIn(Home);
+    }
+
+    public string Home { get; }
+
+    public string Kubeconfig { get; }
+
+    /// <summary>Writes a file in this kubectl's home and returns its path.</summary>
+    public string WriteFile(string name, string content)
+    {
+        var path = Path.Combine(Home, name);
+        File.WriteAllText(path, content);
+        return path;
+    }
+
+    public IDictionary<string, string?> Environment => new Dictionary<string, string?>
+    {
+        ["HOME"] = Home,
+        ["KUBECONFIG"] = Kubeconfig,
+        ["KUBECTL_KUBERC"] = "false",
+    };
+
+    public async Task<KubectlResult> RunAsync(params string[] args) => await RunWithTimeoutAsync(TimeSpan.FromSeconds(30), args);
+
+    public async Task<KubectlResult> RunWithTimeoutAsync(TimeSpan timeout, params string[] args)
+    {
         var psi = new ProcessStartInfo(Binary)
         {
             RedirectStandardOutput = true,
@@ -34,19 +59,21 @@ public sealed class Kubectl(string kubeconfig, string home)
             UseShellExecute = false,
         };
         psi.ArgumentList.Add("--kubeconfig");
-        psi.ArgumentList.Add(kubeconfig);
-        psi.ArgumentList.Add("--request-timeout=20s");
+        psi.ArgumentList.Add(Kubeconfig);
         foreach (var a in args)
         {
             psi.ArgumentList.Add(a);
         }
 
-        psi.Environment["HOME"] = home;
-        psi.Environment.Remove("KUBECONFIG");
+        foreach (var (k, v) in Environment)
+        {
+            psi.Environment[k] = v;
+        }
+
         using var process = Process.Start(psi)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        using var cts = new CancellationTokenSource(timeout);
         try
         {
             await process.WaitForExitAsync(cts.Token);
@@ -54,9 +81,25 @@ public sealed class Kubectl(string kubeconfig, string home)
         catch (OperationCanceledException)
         {
             process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"kubectl {string.Join(' ', args)} ran longer than 30 s");
+            throw new TimeoutException($"kubectl {string.Join(' ', args)} did not finish within {timeout.TotalSeconds} s:\n{await stdout}\n{await stderr}");
         }
 
         return new KubectlResult(process.ExitCode, await stdout, await stderr);
     }
+
+    /// <summary>Starts kubectl in the background (e.g. <c>get -w</c>); dispose the result to stop it.</summary>
+    public ManagedProcess Start(params string[] args) => ManagedProcess.Start(Binary, ["--kubeconfig", Kubeconfig, .. args], Environment);
+
+    public void Dispose()
+    {
+        try
+        {
+            Directory.Delete(Home, recursive: true);
+        }
+        catch (IOException)
+        {
+            // best effort
+        }
+    }
 }
+
