@@ -5,23 +5,9 @@ using static Dgon.KubeTestServer.Tests.HttpHelpers;
 namespace Dgon.KubeTestServer.Tests;
 
 /// <summary>CRDs created through the API are served dynamically: scope, versions, discovery, defaults, deletion.</summary>
-public sealed class CrdTests : IAsyncLifetime
+public sealed class CrdTests : ServerPerTest
 {
     private const string CrdPath = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
-    private KubeApiTestServer _server = null!;
-    private HttpClient _http = null!;
-
-    public async Task InitializeAsync()
-    {
-        _server = await KubeApiTestServer.StartAsync();
-        _http = Client(_server);
-    }
-
-    public async Task DisposeAsync()
-    {
-        _http.Dispose();
-        await _server.DisposeAsync();
-    }
 
     private static JsonObject Widgets(bool statusSubresource) => (JsonObject)JsonNode.Parse($$"""
         {
@@ -49,19 +35,19 @@ public sealed class CrdTests : IAsyncLifetime
     [Fact]
     public async Task ACrdCreatedThroughTheApiIsServedInEveryServedVersionAndDeletingItDeletesItsObjects()
     {
-        var (code, crd) = await _http.SendAsync(HttpMethod.Post, CrdPath, Widgets(statusSubresource: false));
+        var (code, crd) = await Http.SendAsync(HttpMethod.Post, CrdPath, Widgets(statusSubresource: false));
         Assert.Equal(HttpStatusCode.Created, code);
         Assert.Contains(crd["status"]!["conditions"]!.AsArray(), c => c.Str("type") == "Established" && c.Str("status") == "True");
         Assert.Equal("[\"v1\"]", crd["status"]!["storedVersions"]!.ToJsonString());
 
-        var (_, groups) = await _http.SendAsync(HttpMethod.Get, "/apis/example.io");
+        var (_, groups) = await Http.SendAsync(HttpMethod.Get, "/apis/example.io");
         Assert.Equal("v1", groups.Str("preferredVersion.version"));
         Assert.Equal(["v1", "v1beta1"], groups["versions"]!.AsArray().Select(v => v.Str("version")));
-        var (_, resources) = await _http.SendAsync(HttpMethod.Get, "/apis/example.io/v1");
+        var (_, resources) = await Http.SendAsync(HttpMethod.Get, "/apis/example.io/v1");
         var widget = Assert.Single(resources["resources"]!.AsArray())!;
         Assert.Equal("false", widget.Str("namespaced"));
 
-        var (createCode, created) = await _http.SendAsync(HttpMethod.Post, "/apis/example.io/v1/widgets", JsonNode.Parse("""
+        var (createCode, created) = await Http.SendAsync(HttpMethod.Post, "/apis/example.io/v1/widgets", JsonNode.Parse("""
             {"apiVersion":"example.io/v1","kind":"Widget","metadata":{"name":"w1","namespace":"ignored"},
              "spec":{"free":{"any":{"thing":1}},"extra":true},"status":{"seen":true}}
             """));
@@ -72,13 +58,13 @@ public sealed class CrdTests : IAsyncLifetime
         Assert.Null(created["spec"]!["extra"]);
         Assert.Equal("true", created.Str("status.seen"));
 
-        var (viaBeta, beta) = await _http.SendAsync(HttpMethod.Get, "/apis/example.io/v1beta1/widgets/w1");
+        var (viaBeta, beta) = await Http.SendAsync(HttpMethod.Get, "/apis/example.io/v1beta1/widgets/w1");
         Assert.Equal(HttpStatusCode.OK, viaBeta);
         Assert.Equal("example.io/v1beta1", beta.Str("apiVersion"));
-        Assert.Equal(HttpStatusCode.NotFound, (await _http.SendAsync(HttpMethod.Get, "/apis/example.io/v1/namespaces/default/widgets/w1")).Code);
-        Assert.Equal(HttpStatusCode.NotFound, (await _http.SendAsync(HttpMethod.Get, "/apis/example.io/v1/widgets/w1/status")).Code);
+        Assert.Equal(HttpStatusCode.NotFound, (await Http.SendAsync(HttpMethod.Get, "/apis/example.io/v1/namespaces/default/widgets/w1")).Code);
+        Assert.Equal(HttpStatusCode.NotFound, (await Http.SendAsync(HttpMethod.Get, "/apis/example.io/v1/widgets/w1/status")).Code);
 
-        var (badCode, bad) = await _http.SendAsync(HttpMethod.Post, "/apis/example.io/v1/widgets", JsonNode.Parse("""
+        var (badCode, bad) = await Http.SendAsync(HttpMethod.Post, "/apis/example.io/v1/widgets", JsonNode.Parse("""
             {"apiVersion":"example.io/v1","kind":"Widget","metadata":{"name":"w2"},"spec":{"size":11,"tags":["a","a"]}}
             """));
         Assert.Equal(HttpStatusCode.UnprocessableEntity, badCode);
@@ -86,13 +72,13 @@ public sealed class CrdTests : IAsyncLifetime
         Assert.Contains("spec.tags[1]: Duplicate value: \"a\"", bad.Str("message"), StringComparison.Ordinal);
 
         // Without a status subresource, status is part of the object and any change bumps generation.
-        var (_, patched) = await _http.SendAsync(HttpMethod.Patch, "/apis/example.io/v1/widgets/w1", JsonNode.Parse("""{"status":{"seen":false}}"""), "application/merge-patch+json");
+        var (_, patched) = await Http.SendAsync(HttpMethod.Patch, "/apis/example.io/v1/widgets/w1", JsonNode.Parse("""{"status":{"seen":false}}"""), "application/merge-patch+json");
         Assert.Equal("false", patched.Str("status.seen"));
         Assert.Equal("2", patched.Str("metadata.generation"));
 
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-        using var watch = await _http.GetAsync("/apis/example.io/v1/widgets?watch=true&timeoutSeconds=2", HttpCompletionOption.ResponseHeadersRead, cts.Token);
-        var (deleteCode, deleted) = await _http.SendAsync(HttpMethod.Delete, $"{CrdPath}/widgets.example.io");
+        using var watch = await Http.GetAsync("/apis/example.io/v1/widgets?watch=true&timeoutSeconds=2", HttpCompletionOption.ResponseHeadersRead, cts.Token);
+        var (deleteCode, deleted) = await Http.SendAsync(HttpMethod.Delete, $"{CrdPath}/widgets.example.io");
         Assert.Equal(HttpStatusCode.OK, deleteCode);
         Assert.Equal("CustomResourceDefinition", deleted.Str("kind"));
         var events = new List<string?>();
@@ -102,8 +88,8 @@ public sealed class CrdTests : IAsyncLifetime
         }
 
         Assert.Equal(["ADDED:w1", "DELETED:w1"], events);
-        Assert.Equal(HttpStatusCode.NotFound, (await _http.SendAsync(HttpMethod.Get, "/apis/example.io/v1/widgets")).Code);
-        Assert.Equal(HttpStatusCode.NotFound, (await _http.SendAsync(HttpMethod.Get, "/apis/example.io")).Code);
+        Assert.Equal(HttpStatusCode.NotFound, (await Http.SendAsync(HttpMethod.Get, "/apis/example.io/v1/widgets")).Code);
+        Assert.Equal(HttpStatusCode.NotFound, (await Http.SendAsync(HttpMethod.Get, "/apis/example.io")).Code);
     }
 
     [Fact]
@@ -111,16 +97,16 @@ public sealed class CrdTests : IAsyncLifetime
     {
         using (var dry = new HttpRequestMessage(HttpMethod.Post, $"{NodesPath}?dryRun=All") { Content = new StringContent(Node("dry").ToJsonString(), System.Text.Encoding.UTF8, "application/json") })
         {
-            using var response = await _http.SendAsync(dry);
+            using var response = await Http.SendAsync(dry);
             Assert.Equal(HttpStatusCode.Created, response.StatusCode);
         }
 
-        Assert.Equal(HttpStatusCode.NotFound, (await _http.SendAsync(HttpMethod.Get, $"{NodesPath}/dry")).Code);
+        Assert.Equal(HttpStatusCode.NotFound, (await Http.SendAsync(HttpMethod.Get, $"{NodesPath}/dry")).Code);
 
         const string yaml = "apiVersion: dgon.io/v1alpha1\nkind: DgonNode\nmetadata:\n  name: from-yaml\nspec:\n  region: eu\n  runtime: vllm\n  unknownThing: 1\n";
         using (var post = new HttpRequestMessage(HttpMethod.Post, NodesPath) { Content = new StringContent(yaml, System.Text.Encoding.UTF8, "application/yaml") })
         {
-            using var response = await _http.SendAsync(post);
+            using var response = await Http.SendAsync(post);
             Assert.Equal(HttpStatusCode.Created, response.StatusCode);
             Assert.Equal("299 - \"unknown field \\\"spec.unknownThing\\\"\"", Assert.Single(response.Headers.GetValues("Warning")));
         }
@@ -128,8 +114,8 @@ public sealed class CrdTests : IAsyncLifetime
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         using var request = new HttpRequestMessage(HttpMethod.Get, $"{NodesPath}?watch=true&timeoutSeconds=1");
         request.Headers.TryAddWithoutValidation("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io");
-        using var watch = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cts.Token);
-        await _http.SendAsync(HttpMethod.Patch, $"{NodesPath}/from-yaml/status", JsonNode.Parse("""{"status":{"phase":"active"}}"""), "application/merge-patch+json");
+        using var watch = await Http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cts.Token);
+        await Http.SendAsync(HttpMethod.Patch, $"{NodesPath}/from-yaml/status", JsonNode.Parse("""{"status":{"phase":"active"}}"""), "application/merge-patch+json");
         var events = new List<JsonObject>();
         await foreach (var e in ReadEventsAsync(watch, cts.Token))
         {
