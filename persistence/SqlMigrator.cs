@@ -32,6 +32,33 @@ public sealed partial class SqlMigrator(string connectionString, ILogger<SqlMigr
     /// <summary>The embedded scripts, ordered by version.</summary>
     public static IReadOnlyList<Script> Scripts { get; } = LoadScripts();
 
+    /// <summary>
+    /// Start-up form of <see cref="MigrateAsync"/> for the API and the operator: waits for an unreachable database
+    /// (transient errors, retried every 2 s) for at most <paramref name="patience"/>.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The database stayed unreachable, or a migration failed.</exception>
+    public async Task MigrateWithRetryAsync(TimeSpan patience, CancellationToken cancellationToken)
+    {
+        var deadline = DateTime.UtcNow + patience;
+        while (true)
+        {
+            try
+            {
+                await MigrateAsync(cancellationToken);
+                return;
+            }
+            catch (NpgsqlException e) when (e.IsTransient && DateTime.UtcNow < deadline)
+            {
+                LogWaiting(e.Message);
+                await Task.Delay(TimeSpan.FromSeconds(2), cancellationToken);
+            }
+            catch (NpgsqlException e)
+            {
+                throw new InvalidOperationException($"database migration failed: {e.Message}", e);
+            }
+        }
+    }
+
     /// <summary>Applies every script not yet applied.</summary>
     /// <returns>The versions applied by this call.</returns>
     /// <exception cref="InvalidOperationException">An applied script was changed afterwards.</exception>
@@ -128,4 +155,7 @@ public sealed partial class SqlMigrator(string connectionString, ILogger<SqlMigr
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Applied database migration {Name}")]
     private partial void LogApplied(string name);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Database not reachable yet ({Message}); retrying")]
+    private partial void LogWaiting(string message);
 }

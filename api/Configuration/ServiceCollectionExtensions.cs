@@ -1,4 +1,3 @@
-using System.Data.Common;
 using Dgon.Api.Apis;
 using Dgon.Api.Http;
 using Dgon.Api.Lifecycle;
@@ -93,25 +92,7 @@ public static class ServiceCollectionExtensions
     public static async Task MigrateDatabaseAsync(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
-        var migrator = app.Services.GetRequiredService<SqlMigrator>();
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (true)
-        {
-            try
-            {
-                await migrator.MigrateAsync(app.Lifetime.ApplicationStopping);
-                return;
-            }
-            catch (DbException e) when (DateTime.UtcNow < deadline && e is Npgsql.NpgsqlException { IsTransient: true })
-            {
-                app.Logger.LogWarning("Database not reachable yet ({Message}); retrying", e.Message);
-                await Task.Delay(TimeSpan.FromSeconds(2), app.Lifetime.ApplicationStopping);
-            }
-            catch (DbException e)
-            {
-                throw new InvalidOperationException($"database migration failed: {e.Message}", e);
-            }
-        }
+        await app.Services.GetRequiredService<SqlMigrator>().MigrateWithRetryAsync(TimeSpan.FromSeconds(60), app.Lifetime.ApplicationStopping);
     }
 
     /// <summary>Middleware and endpoints: errors as problem+json (503 when the database is down), CORS, health, OpenAPI, v1 API.</summary>

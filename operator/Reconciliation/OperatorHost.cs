@@ -25,7 +25,7 @@ public sealed partial class OperatorHost(
     /// <inheritdoc />
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        await MigrateAsync(stoppingToken);
+        await services.GetRequiredService<SqlMigrator>().MigrateWithRetryAsync(TimeSpan.FromSeconds(60), stoppingToken);
         state.Migrated = true;
 
         var elector = new LeaderElector(
@@ -108,25 +108,6 @@ public sealed partial class OperatorHost(
         }
     }
 
-    private async Task MigrateAsync(CancellationToken ct)
-    {
-        var migrator = services.GetRequiredService<SqlMigrator>();
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (true)
-        {
-            try
-            {
-                await migrator.MigrateAsync(ct);
-                return;
-            }
-            catch (Npgsql.NpgsqlException e) when (e.IsTransient && DateTime.UtcNow < deadline)
-            {
-                LogDatabaseWaiting(e.Message);
-                await Task.Delay(TimeSpan.FromSeconds(2), ct);
-            }
-        }
-    }
-
     [LoggerMessage(Level = LogLevel.Information, Message = "Operator {Identity} campaigning for Lease {Namespace}/{LeaseName}")]
     private partial void LogCampaigning(string identity, string @namespace, string leaseName);
 
@@ -141,9 +122,6 @@ public sealed partial class OperatorHost(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Mirror resync failed; retrying later")]
     private partial void LogResyncFailed(Exception error);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Database not reachable yet ({Message}); retrying")]
-    private partial void LogDatabaseWaiting(string message);
 }
 
 /// <summary>What the health endpoints report about this replica.</summary>
