@@ -23,7 +23,7 @@ namespace Dgon.Api.Kubernetes;
 /// </list>
 /// Writes are also kept locally (write-through), so the next request sees them before the watch echoes them back.
 /// </summary>
-public sealed partial class KubernetesNodeRegistry : INodeRegistry, IInformerHandler<DgonNode>, IInformerHandler<Secret>
+public sealed partial class KubernetesNodeRegistry : INodeRegistry
 {
     /// <summary>Name of the API's meter.</summary>
     public const string MeterName = "Dgon.Api";
@@ -47,7 +47,7 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry, IInformerHan
         IKubeClient client,
         IInformer<DgonNode> nodes,
         IInformer<Secret> secrets,
-        KubernetesNamespace ns,
+        KubeNamespace ns,
         KubernetesRegistryOptions options,
         NodeLifecycle lifecycle,
         TimeProvider clock,
@@ -67,8 +67,9 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry, IInformerHan
         _logger = logger;
         _statusWrites = meters.Create(MeterName).CreateCounter<long>(
             "dgon_kubernetes_status_writes_total", unit: null, description: "DgonNode status writes by the ingress API, by reason (register, heartbeat, auth_failures).");
-        nodes.AddHandler(this);
-        secrets.AddHandler(this);
+        // Only deletions matter: they drop our write-through copies (additions and updates are read from the caches).
+        nodes.AddHandler(new InformerHandler<DgonNode>(onDelete: OnNodeDeleted));
+        secrets.AddHandler(new InformerHandler<Secret>(onDelete: OnSecretDeleted));
     }
 
     /// <summary>Namespace of the DgonNodes and their Secrets.</summary>
@@ -229,15 +230,7 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry, IInformerHan
         }
     }
 
-    void IInformerHandler<DgonNode>.OnAdd(DgonNode obj)
-    {
-    }
-
-    void IInformerHandler<DgonNode>.OnUpdate(DgonNode oldObj, DgonNode newObj)
-    {
-    }
-
-    void IInformerHandler<DgonNode>.OnDelete(DgonNode obj)
+    private void OnNodeDeleted(DgonNode obj)
     {
         if (obj.Metadata.Name is { } name)
         {
@@ -251,15 +244,7 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry, IInformerHan
         }
     }
 
-    void IInformerHandler<Secret>.OnAdd(Secret obj)
-    {
-    }
-
-    void IInformerHandler<Secret>.OnUpdate(Secret oldObj, Secret newObj)
-    {
-    }
-
-    void IInformerHandler<Secret>.OnDelete(Secret obj)
+    private void OnSecretDeleted(Secret obj)
     {
         if (obj.Metadata.Labels?.GetValueOrDefault(DgonNodeMapping.NodeLabel) is { } nodeId
             && _writtenSecrets.TryGetValue(nodeId, out var written) && written.Metadata.Uid == obj.Metadata.Uid)
@@ -387,9 +372,6 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry, IInformerHan
     private partial void LogNodeDeleted(string nodeId);
 }
 
-/// <summary>The namespace the API's DgonNodes live in (resolved once at start-up).</summary>
-/// <param name="Name">Namespace name.</param>
-public sealed record KubernetesNamespace(string Name);
 
 /// <summary>Kubernetes state is not available yet (caches not synced); answered with 503 so nodes retry.</summary>
 public sealed class KubernetesNotReadyException : Exception

@@ -20,7 +20,7 @@ public static class KubernetesRegistryServices
     {
         ArgumentNullException.ThrowIfNull(options);
         var config = KubeClientConfig.Load(options.Kubeconfig);
-        var ns = new KubernetesNamespace(options.Namespace ?? config.Namespace);
+        var ns = new KubeNamespace(options.Namespace ?? config.Namespace);
 
         services.AddSingleton(options);
         services.AddSingleton(config);

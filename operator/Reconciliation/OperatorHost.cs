@@ -133,7 +133,3 @@ public sealed class OperatorState
     /// <summary>This replica holds the Lease.</summary>
     public volatile bool Leading;
 }
-
-/// <summary>The namespace the operator watches and keeps its Lease in.</summary>
-/// <param name="Name">Namespace name.</param>
-public sealed record KubeNamespace(string Name);
