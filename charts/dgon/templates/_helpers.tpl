@@ -1,0 +1,322 @@
+{{/*
+Named helpers of the dgon chart. Helpers that concern one component take a dict:
+  (dict "root" $ "component" "api")
+where component is api, operator, dashboard, postgresql, metrics or test.
+*/}}
+
+{{/* Chart name ("dgon" unless nameOverride). */}}
+{{- define "dgon.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+Prefix of every object name: the release name when it already contains the chart name, else "<release>-<chart>".
+Limited to 41 characters: "<fullname>-postgresql" must fit a StatefulSet name (52, because of the revision-hash label).
+*/}}
+{{- define "dgon.fullname" -}}
+{{- $full := "" -}}
+{{- if .Values.fullnameOverride -}}
+{{- $full = .Values.fullnameOverride -}}
+{{- else -}}
+{{- $name := include "dgon.name" . -}}
+{{- $full = ternary .Release.Name (printf "%s-%s" .Release.Name $name) (contains $name .Release.Name) -}}
+{{- end -}}
+{{- if gt (len $full) 41 -}}
+{{- fail (printf "the object name prefix %q is %d characters long; the chart allows 41. Set fullnameOverride to a shorter name." $full (len $full)) -}}
+{{- end -}}
+{{- $full -}}
+{{- end -}}
+
+{{/* "<fullname>-<component>", e.g. dgon-api. */}}
+{{- define "dgon.componentName" -}}
+{{- printf "%s-%s" (include "dgon.fullname" .root) .component -}}
+{{- end -}}
+
+{{- define "dgon.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Selector labels: never change across upgrades (Deployment selectors are immutable). */}}
+{{- define "dgon.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "dgon.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{/* Standard labels; version is the component's image tag (DGON images, postgres), else the appVersion. */}}
+{{- define "dgon.labels" -}}
+helm.sh/chart: {{ include "dgon.chart" .root }}
+{{ include "dgon.selectorLabels" . }}
+{{- $version := .root.Chart.AppVersion }}
+{{- if has .component (list "api" "operator" "dashboard") }}
+{{- $version = include "dgon.imageTag" . }}
+{{- else if eq .component "postgresql" }}
+{{- $version = .root.Values.postgresql.bundled.image.tag }}
+{{- end }}
+app.kubernetes.io/version: {{ $version | trunc 63 | trimSuffix "-" | quote }}
+app.kubernetes.io/part-of: dgon-console
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+{{- end -}}
+
+{{/* Image tag of a DGON component: component tag, else image.tag, else the chart's appVersion. */}}
+{{- define "dgon.imageTag" -}}
+{{- $values := index .root.Values .component -}}
+{{- $values.image.tag | default .root.Values.image.tag | default .root.Chart.AppVersion -}}
+{{- end -}}
+
+{{/* Full image reference of a DGON component: {registry}/{repository}:{tag}. */}}
+{{- define "dgon.image" -}}
+{{- $values := index .root.Values .component -}}
+{{- $registry := .root.Values.image.registry | trimSuffix "/" -}}
+{{- if $registry -}}
+{{- printf "%s/%s:%s" $registry $values.image.repository (include "dgon.imageTag" .) -}}
+{{- else -}}
+{{- printf "%s:%s" $values.image.repository (include "dgon.imageTag" .) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Optional pod spec fields: imagePullSecrets and scheduling (nodeSelector, tolerations, affinity, topology spread,
+priority class) from the component's values (or .values). Without an explicit affinity, podAntiAffinityPreset "soft"
+prefers other nodes and zones. Call as: with include ... | trim, so that nothing at all is written when empty.
+*/}}
+{{- define "dgon.podExtras" -}}
+{{- $values := .values | default (index .root.Values .component) -}}
+{{- with .root.Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $values.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $values.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- if $values.affinity }}
+affinity:
+  {{- toYaml $values.affinity | nindent 2 }}
+{{- else if eq ($values.podAntiAffinityPreset | default "none") "soft" }}
+affinity:
+  podAntiAffinity:
+    preferredDuringSchedulingIgnoredDuringExecution:
+      - weight: 100
+        podAffinityTerm:
+          topologyKey: kubernetes.io/hostname
+          labelSelector:
+            matchLabels:
+              {{- include "dgon.selectorLabels" . | nindent 14 }}
+      - weight: 50
+        podAffinityTerm:
+          topologyKey: topology.kubernetes.io/zone
+          labelSelector:
+            matchLabels:
+              {{- include "dgon.selectorLabels" . | nindent 14 }}
+{{- end }}
+{{- with $values.topologySpreadConstraints }}
+topologySpreadConstraints:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $values.priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+{{- end -}}
+
+{{/* The /tmp emptyDir every container gets (read-only root filesystem). */}}
+{{- define "dgon.tmpVolume" -}}
+- name: tmp
+  emptyDir:
+    sizeLimit: 256Mi
+{{- end -}}
+
+{{- define "dgon.tmpVolumeMount" -}}
+- name: tmp
+  mountPath: /tmp
+{{- end -}}
+
+{{/* "true" when the ServiceMonitor is rendered: enabled and the cluster serves the monitoring.coreos.com/v1 kind. */}}
+{{- define "dgon.serviceMonitorRendered" -}}
+{{- if and .Values.metrics.serviceMonitor.enabled (.Capabilities.APIVersions.Has "monitoring.coreos.com/v1/ServiceMonitor") -}}
+true
+{{- end -}}
+{{- end -}}
+
+{{/* prometheus.io/* pod annotations for api and operator, only when no ServiceMonitor scrapes them. */}}
+{{- define "dgon.prometheusAnnotations" -}}
+{{- if and .root.Values.metrics.prometheusAnnotations (not (include "dgon.serviceMonitorRendered" .root)) }}
+prometheus.io/scrape: "true"
+prometheus.io/port: {{ .port | quote }}
+prometheus.io/path: /metrics
+{{- end }}
+{{- end -}}
+
+{{/* ---------- PostgreSQL and DATABASE_URL ---------- */}}
+
+{{/* Secret holding the bundled PostgreSQL password (key "password"). */}}
+{{- define "dgon.postgresql.secretName" -}}
+{{- printf "%s-postgresql" (include "dgon.fullname" .) -}}
+{{- end -}}
+
+{{/* Secret and key the api and operator read DATABASE_URL from, per postgresql.mode. */}}
+{{- define "dgon.databaseUrl.secretName" -}}
+{{- if eq .Values.postgresql.mode "external" -}}
+{{- .Values.postgresql.external.existingSecret -}}
+{{- else -}}
+{{- printf "%s-database-url" (include "dgon.fullname" .) -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "dgon.databaseUrl.secretKey" -}}
+{{- if eq .Values.postgresql.mode "external" -}}
+{{- .Values.postgresql.external.key -}}
+{{- else -}}
+DATABASE_URL
+{{- end -}}
+{{- end -}}
+
+{{/*
+Password of the bundled PostgreSQL: postgresql.bundled.password if set, else the one in the existing Secret (so it
+survives upgrades), else a new random one. Computed once per render and remembered on the root context, so that the
+password Secret, the DATABASE_URL Secret and the checksum annotations all agree.
+*/}}
+{{- define "dgon.postgresql.password" -}}
+{{- if not (hasKey . "dgonPostgresqlPassword") -}}
+{{- $password := .Values.postgresql.bundled.password -}}
+{{- if not $password -}}
+{{- $existing := lookup "v1" "Secret" .Release.Namespace (include "dgon.postgresql.secretName" .) -}}
+{{- $password = dig "data" "password" "" $existing | b64dec -}}
+{{- end -}}
+{{- $_ := set . "dgonPostgresqlPassword" ($password | default (randAlphaNum 32)) -}}
+{{- end -}}
+{{- get . "dgonPostgresqlPassword" -}}
+{{- end -}}
+
+{{/* DATABASE_URL of the bundled PostgreSQL (in-cluster, no TLS). */}}
+{{- define "dgon.postgresql.databaseUrl" -}}
+{{- $b := .Values.postgresql.bundled -}}
+{{- printf "postgres://%s:%s@%s:5432/%s?sslmode=disable" $b.username (include "dgon.postgresql.password" .) (include "dgon.postgresql.secretName" .) $b.database -}}
+{{- end -}}
+
+{{/*
+checksum/database-url pod annotation: rolls the api and operator when the DATABASE_URL changes. Bundled: the URL the
+chart writes. External: the referenced Secret's value as seen at install/upgrade time (lookup; empty offline).
+*/}}
+{{- define "dgon.databaseUrl.checksum" -}}
+{{- if eq .Values.postgresql.mode "external" -}}
+{{- $secret := lookup "v1" "Secret" .Release.Namespace .Values.postgresql.external.existingSecret -}}
+{{- printf "%s/%s/%s" .Values.postgresql.external.existingSecret .Values.postgresql.external.key (dig "data" .Values.postgresql.external.key "" $secret) | sha256sum -}}
+{{- else -}}
+{{- include "dgon.postgresql.databaseUrl" . | sha256sum -}}
+{{- end -}}
+{{- end -}}
+
+{{/* env entry DATABASE_URL from the Secret of the current postgresql.mode. */}}
+{{- define "dgon.databaseUrl.env" -}}
+- name: DATABASE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "dgon.databaseUrl.secretName" . }}
+      key: {{ include "dgon.databaseUrl.secretKey" . }}
+{{- end -}}
+
+{{/* ---------- URLs (NOTES, CORS) ---------- */}}
+
+{{/* Public URL of an ingress ("api" or "dashboard"): https when TLS is on; empty host → empty. */}}
+{{- define "dgon.ingressUrl" -}}
+{{- $ing := index .root.Values.ingress .component -}}
+{{- if $ing.host -}}
+{{- printf "%s://%s" ($ing.tls.enabled | ternary "https" "http") $ing.host -}}
+{{- end -}}
+{{- end -}}
+
+{{/* CORS_ORIGIN of the API. */}}
+{{- define "dgon.api.corsOrigin" -}}
+{{- if .Values.api.corsOrigin -}}
+{{- .Values.api.corsOrigin -}}
+{{- else if and .Values.dashboard.enabled .Values.ingress.dashboard.enabled .Values.ingress.dashboard.host -}}
+{{- include "dgon.ingressUrl" (dict "root" . "component" "dashboard") -}}
+{{- else -}}
+http://localhost:3000
+{{- end -}}
+{{- end -}}
+
+{{/* ---------- Validation: fails the render with a message saying what to set ---------- */}}
+{{- define "dgon.validate" -}}
+{{- if and (eq .Values.postgresql.mode "external") (not .Values.postgresql.external.existingSecret) -}}
+{{- fail "postgresql.mode is \"external\" but postgresql.external.existingSecret is empty: create a Secret in the release namespace holding the database URL (kubectl create secret generic dgon-database --from-literal=DATABASE_URL='postgres://USER:PASSWORD@HOST:5432/dgon?sslmode=require') and set postgresql.external.existingSecret=dgon-database (and postgresql.external.key if the key is not DATABASE_URL)" -}}
+{{- end -}}
+{{- if and .Values.ingress.dashboard.enabled (not .Values.dashboard.enabled) -}}
+{{- fail "ingress.dashboard.enabled is true but dashboard.enabled is false: enable the dashboard or disable its ingress" -}}
+{{- end -}}
+{{- range $component := list "api" "dashboard" -}}
+{{- $ing := index $.Values.ingress $component -}}
+{{- if and $ing.enabled $ing.tls.enabled (not $ing.host) -}}
+{{- fail (printf "ingress.%s.tls.enabled is true but ingress.%s.host is empty: TLS needs a host name" $component $component) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* PodDisruptionBudget of a component: maxUnavailable when set, else minAvailable. */}}
+{{- define "dgon.podDisruptionBudget" -}}
+{{- $pdb := (index .root.Values .component).podDisruptionBudget -}}
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: {{ include "dgon.componentName" . }}
+  namespace: {{ .root.Release.Namespace }}
+  labels:
+    {{- include "dgon.labels" . | nindent 4 }}
+spec:
+  {{- if not (kindIs "invalid" $pdb.maxUnavailable) | and (ne (toString $pdb.maxUnavailable) "") }}
+  maxUnavailable: {{ $pdb.maxUnavailable }}
+  {{- else }}
+  minAvailable: {{ $pdb.minAvailable }}
+  {{- end }}
+  selector:
+    matchLabels:
+      {{- include "dgon.selectorLabels" . | nindent 6 }}
+{{- end -}}
+
+{{/*
+Ingress of "api" (prefix /v1 only) or "dashboard" (everything) to the component's Service port "http".
+*/}}
+{{- define "dgon.ingress" -}}
+{{- $ing := index .root.Values.ingress .component -}}
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: {{ include "dgon.componentName" . }}
+  namespace: {{ .root.Release.Namespace }}
+  labels:
+    {{- include "dgon.labels" . | nindent 4 }}
+  {{- with $ing.annotations }}
+  annotations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+spec:
+  {{- with $ing.className }}
+  ingressClassName: {{ . }}
+  {{- end }}
+  {{- if $ing.tls.enabled }}
+  tls:
+    - hosts:
+        - {{ $ing.host | quote }}
+      secretName: {{ $ing.tls.secretName | default (printf "%s-tls" (include "dgon.componentName" .)) }}
+  {{- end }}
+  rules:
+    {{- if $ing.host }}
+    - host: {{ $ing.host | quote }}
+      http:
+    {{- else }}
+    - http:
+    {{- end }}
+        paths:
+          - path: {{ .path }}
+            pathType: Prefix
+            backend:
+              service:
+                name: {{ include "dgon.componentName" . }}
+                port:
+                  name: http
+{{- end -}}
