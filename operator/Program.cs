@@ -1,7 +1,11 @@
 using Dgon.Domain.Nodes;
 using Dgon.Domain.Ports;
 using Dgon.Kubernetes;
+using Dgon.Kubernetes.Controllers;
+using Dgon.Observability;
+using Dgon.Observability.Nodes;
 using Dgon.Operator.Configuration;
+using Dgon.Operator.Observability;
 using Dgon.Operator.Reconciliation;
 using Dgon.Persistence;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
@@ -27,6 +31,9 @@ services.AddSingleton(sp => new SqlMigrator(options.ConnectionString, sp.GetRequ
 services.AddDbContextPool<DgonDbContext>(db => db.UseNpgsql(options.ConnectionString));
 services.AddScoped<INodeMirror, PostgresNodeMirror>();
 services.AddSingleton<OperatorState>();
+services.AddSingleton<OperatorMetrics>();
+services.AddNodeGauges<InformerNodeSnapshot>();
+services.AddPrometheusMetrics(OperatorMetrics.MeterName, ControllerMetrics.MeterName, NodeGauges.MeterName);
 services.AddHostedService<OperatorHost>();
 services.AddHealthChecks().Add(new HealthCheckRegistration(
     "operator",
@@ -37,6 +44,8 @@ services.AddHealthChecks().Add(new HealthCheckRegistration(
 var app = builder.Build();
 app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false });
 app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready") });
+app.MapPrometheusMetrics();
+_ = app.Services.GetRequiredService<OperatorMetrics>(); // instruments exist from start-up (dgon_operator_leader 0 on standbys)
 await app.RunAsync();
 
 /// <summary>Ready once migrations are applied; reports whether this replica leads (standbys are ready too).</summary>

@@ -1,7 +1,9 @@
 using System.Buffers.Text;
 using System.Globalization;
 using System.Text;
+using Dgon.Api.Configuration;
 using Dgon.Api.Http;
+using Dgon.Api.Observability;
 using Dgon.Domain.Auth;
 using Dgon.Domain.Contracts;
 using Dgon.Domain.Nodes;
@@ -37,7 +39,7 @@ public static partial class NodesApi
             .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
             .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
 
-        group.MapPost("/heartbeat", HeartbeatAsync)
+        ApiMetrics.CountOutcomes(group.MapPost("/heartbeat", HeartbeatAsync), (m, result) => m.Heartbeat(result), ServiceCollectionExtensions.StatusForException)
             .WithName("NodeHeartbeat")
             .WithSummary("Signed heartbeat (X-Node-Id, X-Node-Ts, X-Node-Auth); returns the node's phase")
             .Accepts<HeartbeatRequest>("application/json")

@@ -1,4 +1,6 @@
+using Dgon.Api.Configuration;
 using Dgon.Api.Http;
+using Dgon.Api.Observability;
 using Dgon.Domain.Contracts;
 using Dgon.Domain.Ports;
 using Dgon.Domain.Validation;
@@ -14,7 +16,7 @@ public static partial class ReceiptsApi
     /// <summary>Maps the receipt endpoints.</summary>
     public static IEndpointRouteBuilder MapReceiptsApi(this IEndpointRouteBuilder app)
     {
-        app.MapPost("/v1/receipts", IngestAsync)
+        ApiMetrics.CountOutcomes(app.MapPost("/v1/receipts", IngestAsync), (m, result) => m.Receipt(result), ServiceCollectionExtensions.StatusForException)
             .WithTags("Receipts")
             .WithName("IngestReceipt")
             .WithSummary("Signed work receipt; stored durably before 200")
@@ -48,6 +50,11 @@ public static partial class ReceiptsApi
         if (result == ReceiptAppendResult.Conflict)
         {
             return Problems.ReceiptConflict(receipt.Id);
+        }
+
+        if (result == ReceiptAppendResult.Duplicate)
+        {
+            ApiMetrics.SetOutcome(request.HttpContext, ApiMetrics.Duplicate);
         }
 
         LogReceipt(loggers.CreateLogger(typeof(ReceiptsApi)), receipt.Id, nodeId, result);

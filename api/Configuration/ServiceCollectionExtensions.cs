@@ -2,11 +2,13 @@ using Dgon.Api.Apis;
 using Dgon.Api.Http;
 using Dgon.Api.Lifecycle;
 using Dgon.Api.Kubernetes;
+using Dgon.Api.Observability;
 using Dgon.Kubernetes;
 using Dgon.Domain.Auth;
 using Dgon.Domain.Contracts;
 using Dgon.Domain.Nodes;
 using Dgon.Domain.Ports;
+using Dgon.Observability;
 using Dgon.Persistence;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.EntityFrameworkCore;
@@ -53,6 +55,7 @@ public static class ServiceCollectionExtensions
         services.AddScoped<INodeQueries, PostgresNodeQueries>();
         services.AddScoped<IReceiptStore, PostgresReceiptStore>();
         services.AddScoped<SignedRequestReader>();
+        services.AddSingleton<ApiMetrics>();
 
         if (options.Registry == RegistryMode.Standalone)
         {
@@ -61,10 +64,16 @@ public static class ServiceCollectionExtensions
             services.AddScoped<INodeRegistry>(sp => sp.GetRequiredService<PostgresNodeRegistry>());
             services.AddScoped<INodeLifecycleSweep>(sp => sp.GetRequiredService<PostgresNodeRegistry>());
             services.AddHostedService<NodeLifecycleSweeper>();
+
+            // Node state lives here in standalone mode, so the API exports the node gauges (in Kubernetes mode the
+            // leading operator does, from its DgonNode cache).
+            services.AddNodeGauges<StandaloneNodeSnapshot>();
+            services.AddPrometheusMetrics(ApiMetrics.MeterName, Dgon.Observability.Nodes.NodeGauges.MeterName);
         }
         else
         {
             services.AddKubernetesRegistry(options.Kubernetes);
+            services.AddPrometheusMetrics(ApiMetrics.MeterName);
         }
 
         services.ConfigureHttpJsonOptions(json => json.SerializerOptions.TypeInfoResolverChain.Insert(0, DgonJsonContext.Default));
@@ -95,17 +104,18 @@ public static class ServiceCollectionExtensions
         await app.Services.GetRequiredService<SqlMigrator>().MigrateWithRetryAsync(TimeSpan.FromSeconds(60), app.Lifetime.ApplicationStopping);
     }
 
-    /// <summary>Middleware and endpoints: errors as problem+json (503 when the database is down), CORS, health, OpenAPI, v1 API.</summary>
+    /// <summary>Middleware and endpoints: errors as problem+json (503 when the database is down), CORS, health, <c>/metrics</c>, OpenAPI, v1 API.</summary>
     public static WebApplication MapDgonApi(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
-        app.UseExceptionHandler(new ExceptionHandlerOptions { StatusCodeSelector = StatusFor });
+        app.UseExceptionHandler(new ExceptionHandlerOptions { StatusCodeSelector = StatusForException });
         app.UseStatusCodePages();
         app.UseCors(CorsPolicy);
 
         app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false }).WithTags("Health");
         app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready") }).WithTags("Health");
         app.MapOpenApi();
+        app.MapPrometheusMetrics().WithTags("Health");
 
         app.MapNodesApi();
         app.MapReceiptsApi();
@@ -115,7 +125,11 @@ public static class ServiceCollectionExtensions
 
     // Only an unreachable or overloaded database is the client's cue to retry (503); anything else is our bug (500).
     // The same holds for the Kubernetes API server (unreachable, 5xx, 429) and caches that are not synced yet.
-    private static int StatusFor(Exception e) => e switch
+    /// <summary>
+    /// The status the exception handler answers for an unhandled exception: 503 for an unreachable or overloaded
+    /// database or Kubernetes API server (and caches not synced yet), else 500.
+    /// </summary>
+    public static int StatusForException(Exception e) => e switch
     {
         Npgsql.NpgsqlException { IsTransient: true } or TimeoutException => StatusCodes.Status503ServiceUnavailable,
         KubernetesNotReadyException or HttpRequestException => StatusCodes.Status503ServiceUnavailable,

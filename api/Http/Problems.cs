@@ -118,8 +118,10 @@ public static class Problems
         Results.Problem(statusCode: status, type: TypeBase + slug, title: title, detail: detail);
 
     /// <summary>Wraps a result and adds one response header.</summary>
-    private sealed class WithHeader(IResult inner, string name, string value) : IResult
+    private sealed class WithHeader(IResult inner, string name, string value) : IResult, IStatusCodeHttpResult
     {
+        public int? StatusCode => (inner as IStatusCodeHttpResult)?.StatusCode;
+
         public Task ExecuteAsync(HttpContext httpContext)
         {
             httpContext.Response.Headers[name] = value;

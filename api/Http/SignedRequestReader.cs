@@ -1,4 +1,5 @@
 using System.Text.Json.Serialization.Metadata;
+using Dgon.Api.Observability;
 using Dgon.Domain.Auth;
 using Dgon.Domain.Ports;
 
@@ -16,8 +17,9 @@ public sealed record SignedRequest<T>(string NodeId, T Body);
 /// so an unauthenticated caller learns nothing about body rules.
 /// Failures for an existing node (bad signature, stale timestamp) are counted in <see cref="AuthFailureWindow"/>; when
 /// a node crosses the threshold (issue 3: default 5 in 10 minutes) the registry records it so an operator can quarantine it.
+/// Every refusal is counted in <c>dgon_hmac_failures_total{reason}</c> (<see cref="ApiMetrics"/>).
 /// </summary>
-public sealed partial class SignedRequestReader(INodeRegistry registry, AuthFailureWindow failures, TimeProvider clock, ILogger<SignedRequestReader> logger)
+public sealed partial class SignedRequestReader(INodeRegistry registry, AuthFailureWindow failures, ApiMetrics metrics, TimeProvider clock, ILogger<SignedRequestReader> logger)
 {
     /// <summary>Reads, authenticates, parses and validates the request.</summary>
     /// <param name="request">The HTTP request.</param>
@@ -86,6 +88,7 @@ public sealed partial class SignedRequestReader(INodeRegistry registry, AuthFail
         // The id is attacker-controlled here: clip it and neutralise control characters before logging.
         var shown = new string(nodeId.Take(64).Select(c => char.IsControl(c) ? '?' : c).ToArray());
         LogRejected(shown, reason);
+        metrics.HmacFailure(reason);
         return BodyResult<SignedRequest<T>>.Fail(Problems.Unauthorized(reason));
     }
 

@@ -25,9 +25,6 @@ namespace Dgon.Api.Kubernetes;
 /// </summary>
 public sealed partial class KubernetesNodeRegistry : INodeRegistry
 {
-    /// <summary>Name of the API's meter.</summary>
-    public const string MeterName = "Dgon.Api";
-
     private const int MaxWriteAttempts = 5;
 
     private readonly IKubeClient _client;
@@ -65,7 +62,7 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry
         _lifecycle = lifecycle;
         _clock = clock;
         _logger = logger;
-        _statusWrites = meters.Create(MeterName).CreateCounter<long>(
+        _statusWrites = meters.Create(Observability.ApiMetrics.MeterName).CreateCounter<long>(
             "dgon_kubernetes_status_writes_total", unit: null, description: "DgonNode status writes by the ingress API, by reason (register, heartbeat, auth_failures).");
         // Only deletions matter: they drop our write-through copies (additions and updates are read from the caches).
         nodes.AddHandler(new InformerHandler<DgonNode>(onDelete: OnNodeDeleted));

@@ -59,8 +59,9 @@ public sealed class ControllerOptions
 /// <summary>
 /// The controllers' metrics on the <see cref="System.Diagnostics.Metrics.Meter"/> named
 /// <c>Dgon.Kubernetes.Controllers</c>: counter <c>dgon_reconcile_total</c> (tags <c>controller</c>, <c>result</c> =
-/// success | requeue | error) and histogram <c>dgon_reconcile_duration_seconds</c> (tag <c>controller</c>; unit s).
-/// Mirrors controller-runtime's <c>controller_runtime_reconcile_total</c> / <c>_time_seconds</c>.
+/// success | requeue | error), counter <c>dgon_reconcile_errors_total</c> (tag <c>controller</c>) and histogram
+/// <c>dgon_reconcile_duration_seconds</c> (tag <c>controller</c>; unit s; buckets 1 ms – 60 s).
+/// Mirrors controller-runtime's <c>controller_runtime_reconcile_total</c> / <c>_errors_total</c> / <c>_time_seconds</c>.
 /// </summary>
 public static class ControllerMetrics
 {
@@ -74,7 +75,15 @@ public static class ControllerMetrics
     public static Counter<long> ReconcileTotal { get; } = Meter.CreateCounter<long>("dgon_reconcile_total", description: "Reconciles by controller and result (success, requeue, error).");
 
     /// <summary>Reconcile duration in seconds by controller.</summary>
-    public static Histogram<double> ReconcileDuration { get; } = Meter.CreateHistogram<double>("dgon_reconcile_duration_seconds", unit: "s", description: "Time of one reconcile.");
+    public static Histogram<double> ReconcileDuration { get; } = Meter.CreateHistogram(
+        "dgon_reconcile_duration_seconds",
+        unit: "s",
+        description: "Time of one reconcile.",
+        tags: null,
+        advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60] });
+
+    /// <summary>Reconciles that failed (threw), by controller.</summary>
+    public static Counter<long> ReconcileErrors { get; } = Meter.CreateCounter<long>("dgon_reconcile_errors_total", description: "Reconciles that failed, by controller.");
 }
 
 /// <summary>
@@ -225,6 +234,7 @@ public sealed partial class Controller<T> : IController
             LogReconcileFailed(_options.Name, key, retries + 1, e);
             Queue.AddRateLimited(key);
             result = "error";
+            ControllerMetrics.ReconcileErrors.Add(1, _controllerTag);
         }
 
         Interlocked.Increment(ref _reconciles);

@@ -4,6 +4,7 @@ using Dgon.Domain.Ports;
 using Dgon.Kubernetes;
 using Dgon.Kubernetes.Controllers;
 using Dgon.Kubernetes.DgonNodes;
+using Dgon.Operator.Observability;
 
 namespace Dgon.Operator.Reconciliation;
 
@@ -28,6 +29,7 @@ public sealed partial class DgonNodeReconciler(
     IEventRecorder events,
     IServiceScopeFactory scopes,
     NodeLifecycle lifecycle,
+    OperatorMetrics metrics,
     TimeProvider clock,
     ILogger<DgonNodeReconciler> logger) : IReconciler<DgonNode>
 {
@@ -109,6 +111,7 @@ public sealed partial class DgonNodeReconciler(
 
             // KubeConflictException propagates: the controller retries with backoff, by then on the newer object.
             node = await client.PatchStatusAsync(KubeResources.DgonNodes, node.Metadata.Namespace, node.Metadata.Name!, patch, ct);
+            metrics.StatusWritten();
         }
 
         if (phase != from)

@@ -48,6 +48,7 @@ public sealed partial class OperatorHost(
         finally
         {
             state.Leading = false;
+            state.Nodes = null;
         }
 
         if (elector.LostLeadership && !stoppingToken.IsCancellationRequested)
@@ -61,8 +62,9 @@ public sealed partial class OperatorHost(
     private async Task LeadAsync(CancellationToken leading)
     {
         LogLeading(options.Identity);
-        state.Leading = true;
         var informer = new Informer<DgonNode>(client, KubeResources.DgonNodes, ns.Name, new InformerOptions(), loggers.CreateLogger<Informer<DgonNode>>());
+        state.Nodes = informer;
+        state.Leading = true;
         var recorder = new EventRecorder(client, "dgon.io/operator", options.Identity, loggers.CreateLogger<EventRecorder>());
         var reconciler = ActivatorUtilities.CreateInstance<DgonNodeReconciler>(services, informer, (IEventRecorder)recorder);
         var controller = new Controller<DgonNode>(informer, reconciler, new ControllerOptions { Name = "dgonnode", Workers = 2 }, loggers.CreateLogger<Controller<DgonNode>>());
@@ -132,4 +134,7 @@ public sealed class OperatorState
 
     /// <summary>This replica holds the Lease.</summary>
     public volatile bool Leading;
+
+    /// <summary>The DgonNode cache while leading (read by the node gauges), else null.</summary>
+    public volatile IInformer<DgonNode>? Nodes;
 }

@@ -1,0 +1,64 @@
+using System.Diagnostics.Metrics;
+using Dgon.Domain.Ports;
+using Dgon.Kubernetes.DgonNodes;
+using Dgon.Observability.Nodes;
+using Dgon.Operator.Reconciliation;
+
+namespace Dgon.Operator.Observability;
+
+/// <summary>
+/// The operator's own instruments on the meter <see cref="MeterName"/>: <c>dgon_kubernetes_status_writes_total{reason}</c>
+/// (DgonNode status writes by the reconciler; reason = reconcile) and <c>dgon_operator_leader</c> (1 while this replica
+/// holds the Lease, else 0). Reconcile counts and durations come from <c>Dgon.Kubernetes.Controllers</c>.
+/// </summary>
+public sealed class OperatorMetrics
+{
+    /// <summary>The meter name.</summary>
+    public const string MeterName = "Dgon.Operator";
+
+    private readonly Counter<long> _statusWrites;
+
+    /// <summary>Creates the instruments.</summary>
+    public OperatorMetrics(IMeterFactory meters, OperatorState state)
+    {
+        ArgumentNullException.ThrowIfNull(meters);
+        ArgumentNullException.ThrowIfNull(state);
+        var meter = meters.Create(MeterName);
+        _statusWrites = meter.CreateCounter<long>("dgon_kubernetes_status_writes_total", description: "DgonNode status writes by the operator, by reason.");
+        meter.CreateObservableGauge("dgon_operator_leader", () => state.Leading ? 1 : 0, description: "1 while this replica holds the leader-election Lease, else 0.");
+    }
+
+    /// <summary>Counts one status write by the reconciler.</summary>
+    public void StatusWritten() => _statusWrites.Add(1, new KeyValuePair<string, object?>("reason", "reconcile"));
+}
+
+/// <summary>
+/// Kubernetes mode's node snapshot for the node gauges: the leader's DgonNode informer cache (no API-server request per
+/// scrape). Standbys and a leader whose cache has not synced yet export no node series, so exactly one replica does.
+/// </summary>
+public sealed class InformerNodeSnapshot(OperatorState state) : INodeSnapshotSource
+{
+    /// <inheritdoc />
+    public Task<IReadOnlyCollection<NodeRecord>?> GetNodesAsync(CancellationToken cancellationToken)
+    {
+        if (!state.Leading || state.Nodes is not { HasSynced: true } nodes)
+        {
+            return Task.FromResult<IReadOnlyCollection<NodeRecord>?>(null);
+        }
+
+        var records = new List<NodeRecord>();
+        foreach (var node in nodes.List())
+        {
+            try
+            {
+                records.Add(DgonNodeMapping.ToRecord(node));
+            }
+            catch (FormatException)
+            {
+                // An object the CRD's schema should have refused (unknown runtime): not a node we can label.
+            }
+        }
+
+        return Task.FromResult<IReadOnlyCollection<NodeRecord>?>(records);
+    }
+}
