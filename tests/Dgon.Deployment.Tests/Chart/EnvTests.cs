@@ -1,0 +1,138 @@
+using System.Text.Json.Nodes;
+using static Dgon.Deployment.Tests.Chart.RenderedChart;
+
+namespace Dgon.Deployment.Tests.Chart;
+
+/// <summary>Environment of the api, operator and dashboard containers (the contract with their configuration).</summary>
+public sealed class EnvTests
+{
+    private static JsonObject Api(RenderedChart chart) => Container(chart.Get("Deployment", Names.Api), "api");
+
+    private static JsonObject Operator(RenderedChart chart) => Container(chart.Get("Deployment", Names.Operator), "operator");
+
+    private static void AssertFromSecret(JsonObject container, string env, string secret, string key)
+    {
+        var reference = Env(container, env)["valueFrom"]?["secretKeyRef"]
+            ?? throw new Xunit.Sdk.XunitException($"{env} of {Str(container["name"])} is not read from a Secret");
+        Assert.Equal(secret, Str(reference["name"]));
+        Assert.Equal(key, Str(reference["key"]));
+    }
+
+    private static void AssertFieldRef(JsonObject container, string env, string path) =>
+        Assert.Equal(path, Str(Env(container, env)["valueFrom"]?["fieldRef"]?["fieldPath"]));
+
+    [Fact]
+    public void Api_runs_in_kubernetes_mode_in_its_pod_namespace()
+    {
+        var api = Api(Helm.Template());
+
+        Assert.Equal("kubernetes", Str(Env(api, "DGON_REGISTRY")["value"]));
+        AssertFieldRef(api, "DGON_NAMESPACE", "metadata.namespace");
+        Assert.Equal("30", Str(Env(api, "DGON_HEARTBEAT_GRACE_SECONDS")["value"]));
+        Assert.Equal("30", Str(Env(api, "DGON_STATUS_REFRESH_SECONDS")["value"]));
+        Assert.Equal("5", Str(Env(api, "DGON_AUTH_FAILURE_THRESHOLD")["value"]));
+        Assert.Equal("600", Str(Env(api, "DGON_AUTH_FAILURE_WINDOW_SECONDS")["value"]));
+        Assert.Equal("http://localhost:3000", Str(Env(api, "CORS_ORIGIN")["value"]));
+        Assert.DoesNotContain(api["env"]!.AsArray(), e => Str(e!["name"]) is "DGON_SECRET_KEY" or "KUBECONFIG");
+    }
+
+    [Fact]
+    public void Bundled_mode_reads_database_url_from_the_chart_secret()
+    {
+        var chart = Helm.Template();
+
+        AssertFromSecret(Api(chart), "DATABASE_URL", Names.DatabaseUrlSecret, "DATABASE_URL");
+        AssertFromSecret(Operator(chart), "DATABASE_URL", Names.DatabaseUrlSecret, "DATABASE_URL");
+        Assert.True(chart.Get("Secret", Names.DatabaseUrlSecret)["data"]?["DATABASE_URL"] is not null);
+    }
+
+    [Fact]
+    public void External_mode_reads_database_url_from_the_existing_secret_and_key()
+    {
+        var chart = Helm.Template(
+            "--set", "postgresql.mode=external",
+            "--set", "postgresql.external.existingSecret=pg-credentials",
+            "--set", "postgresql.external.key=url");
+
+        AssertFromSecret(Api(chart), "DATABASE_URL", "pg-credentials", "url");
+        AssertFromSecret(Operator(chart), "DATABASE_URL", "pg-credentials", "url");
+        Assert.Empty(chart.OfKind("Secret"));
+    }
+
+    [Fact]
+    public void Operator_identifies_itself_by_pod_name_in_the_lease()
+    {
+        var chart = Helm.Template();
+        var op = Operator(chart);
+
+        AssertFieldRef(op, "POD_NAME", "metadata.name");
+        AssertFieldRef(op, "DGON_NAMESPACE", "metadata.namespace");
+        Assert.Equal("dgon-operator", Str(Env(op, "DGON_LEASE_NAME")["value"]));
+        Assert.Equal("10", Str(Env(op, "DGON_LEADER_LEASE_SECONDS")["value"]));
+        Assert.Equal("7", Str(Env(op, "DGON_LEADER_RENEW_SECONDS")["value"]));
+        Assert.Equal("2", Str(Env(op, "DGON_LEADER_RETRY_SECONDS")["value"]));
+        Assert.Equal(2, chart.Get("Deployment", Names.Operator)["spec"]!["replicas"]!.GetValue<long>());
+    }
+
+    [Fact]
+    public void Lifecycle_timing_is_the_same_for_api_and_operator()
+    {
+        var chart = Helm.Template("--set", "lifecycle.heartbeatGraceSeconds=45", "--set", "lifecycle.statusRefreshSeconds=20");
+
+        foreach (var container in new[] { Api(chart), Operator(chart) })
+        {
+            Assert.Equal("45", Str(Env(container, "DGON_HEARTBEAT_GRACE_SECONDS")["value"]));
+            Assert.Equal("20", Str(Env(container, "DGON_STATUS_REFRESH_SECONDS")["value"]));
+        }
+    }
+
+    [Fact]
+    public void Dashboard_reads_the_api_service_by_name_and_port()
+    {
+        var dashboard = Container(Helm.Template().Get("Deployment", Names.Dashboard), "dashboard");
+
+        Assert.Equal("http://dgon-api:8001/", Str(Env(dashboard, "DGON_API_BASE")["value"]));
+        Assert.Equal("5", Str(Env(dashboard, "DGON_REFRESH_SECONDS")["value"]));
+        Assert.Null(dashboard["env"]!.AsArray().FirstOrDefault(e => Str(e!["name"]) == "DATABASE_URL"));
+
+        var moved = Container(Helm.Template("--set", "api.service.port=80").Get("Deployment", Names.Dashboard), "dashboard");
+        Assert.Equal("http://dgon-api:80/", Str(Env(moved, "DGON_API_BASE")["value"]));
+    }
+
+    [Fact]
+    public void Cors_origin_follows_the_dashboard_ingress_unless_set()
+    {
+        Assert.Equal("https://console.example.com", Str(Env(Api(Helm.Template(
+            "--set", "ingress.dashboard.enabled=true", "--set", "ingress.dashboard.tls.enabled=true")), "CORS_ORIGIN")["value"]));
+        Assert.Equal("https://a.example,https://b.example", Str(Env(Api(Helm.Template(
+            "--set", "api.corsOrigin=https://a.example\\,https://b.example")), "CORS_ORIGIN")["value"]));
+    }
+
+    [Fact]
+    public void Extra_env_is_appended()
+    {
+        var chart = Helm.Template("--set", "api.extraEnv[0].name=Logging__LogLevel__Default,api.extraEnv[0].value=Debug");
+
+        Assert.Equal("Debug", Str(Env(Api(chart), "Logging__LogLevel__Default")["value"]));
+    }
+
+    [Fact]
+    public void Database_url_checksum_rolls_the_pods_only_when_the_url_changes()
+    {
+        static string? Checksum(RenderedChart chart, string name) =>
+            Str(PodTemplateMetadata(chart.Get("Deployment", name))["annotations"]?["checksum/database-url"]);
+
+        var a = Helm.Template("--set", "postgresql.bundled.password=first");
+        var a2 = Helm.Template("--set", "postgresql.bundled.password=first", "--set", "api.replicas=3");
+        var b = Helm.Template("--set", "postgresql.bundled.password=second");
+
+        Assert.Matches("^[0-9a-f]{64}$", Checksum(a, Names.Api));
+        Assert.Equal(Checksum(a, Names.Api), Checksum(a, Names.Operator));
+        Assert.Equal(Checksum(a, Names.Api), Checksum(a2, Names.Api));
+        Assert.NotEqual(Checksum(a, Names.Api), Checksum(b, Names.Api));
+
+        var external = Helm.Template("--set", "postgresql.mode=external", "--set", "postgresql.external.existingSecret=one");
+        var otherSecret = Helm.Template("--set", "postgresql.mode=external", "--set", "postgresql.external.existingSecret=two");
+        Assert.NotEqual(Checksum(external, Names.Api), Checksum(otherSecret, Names.Api));
+    }
+}

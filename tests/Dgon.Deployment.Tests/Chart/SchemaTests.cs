@@ -1,0 +1,67 @@
+namespace Dgon.Deployment.Tests.Chart;
+
+/// <summary>values.schema.json and the chart's own checks turn mistakes into errors that name the problem.</summary>
+public sealed class SchemaTests
+{
+    [Theory]
+    [InlineData("postgresql.mode=sqlite", "/postgresql/mode")]
+    [InlineData("api.replicas=two", "/api/replicas")]
+    [InlineData("operator.replicas=-1", "/operator/replicas")]
+    [InlineData("ingress.api.tls.enabled=yes", "/ingress/api/tls/enabled")]
+    [InlineData("image.pullPolicy=Sometimes", "/image/pullPolicy")]
+    [InlineData("api.podAntiAffinityPreset=hard", "/api/podAntiAffinityPreset")]
+    [InlineData("metrics.serviceMonitor.interval=often", "/metrics/serviceMonitor/interval")]
+    [InlineData("postgresql.bundled.password=p@ss word", "/postgresql/bundled/password")]
+    public void A_wrong_value_fails_and_the_error_names_it(string set, string path)
+    {
+        var result = Helm.TryTemplate("--set", set);
+
+        Assert.NotEqual(0, result.ExitCode);
+        Assert.Contains("don't meet the specifications of the schema", result.Stderr, StringComparison.Ordinal);
+        Assert.Contains(path, result.Stderr, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("replica=3", "'replica'")]
+    [InlineData("apii.replicas=3", "'apii'")]
+    [InlineData("api.replica=3", "'replica'")]
+    [InlineData("ingress.api.tlss.enabled=true", "'tlss'")]
+    [InlineData("postgresql.external.existingsecret=db", "'existingsecret'")]
+    public void An_unknown_key_fails_and_the_error_names_it(string set, string key)
+    {
+        var result = Helm.TryTemplate("--set", set);
+
+        Assert.NotEqual(0, result.ExitCode);
+        Assert.Contains("additional properties", result.Stderr, StringComparison.Ordinal);
+        Assert.Contains(key, result.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_schema_is_draft_07_and_closed_at_the_top_level()
+    {
+        var schema = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(Helm.ChartDir, "values.schema.json")))!;
+
+        Assert.Equal("http://json-schema.org/draft-07/schema#", (string?)schema["$schema"]);
+        Assert.False((bool)schema["additionalProperties"]!);
+        Assert.Equal(["bundled", "external"], schema["properties"]!["postgresql"]!["properties"]!["mode"]!["enum"]!.AsArray().Select(v => (string?)v));
+    }
+
+    [Fact]
+    public void External_mode_without_a_secret_fails_with_instructions()
+    {
+        var result = Helm.TryTemplate("--set", "postgresql.mode=external");
+
+        Assert.NotEqual(0, result.ExitCode);
+        Assert.Contains("postgresql.mode is \"external\" but postgresql.external.existingSecret is empty", result.Stderr, StringComparison.Ordinal);
+        Assert.Contains("kubectl create secret generic", result.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Too_long_a_name_prefix_fails_instead_of_being_cut()
+    {
+        var result = Helm.TryTemplate("--set", "fullnameOverride=a-very-long-name-prefix-for-dgon-console-objects");
+
+        Assert.NotEqual(0, result.ExitCode);
+        Assert.Contains("fullnameOverride", result.Stderr, StringComparison.Ordinal);
+    }
+}
