@@ -28,7 +28,8 @@ public static class MetricsEndpoints
         services.AddMetrics();
         services.TryAddSingleton<IMetricsExporter>(sp => new PrometheusExporter(
             [.. meterNames, .. PlatformMeters],
-            sp.GetServices<IScrapeHook>()));
+            sp.GetServices<IScrapeHook>(),
+            sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()));
         return services;
     }
 

@@ -52,6 +52,7 @@ public sealed class PrometheusExporter : IMetricsExporter, IDisposable
 
     private readonly MeterListener _listener;
     private readonly HashSet<string> _meterNames;
+    private readonly IMeterFactory? _scope;
     private readonly IReadOnlyList<IScrapeHook> _hooks;
     private readonly ConcurrentDictionary<Instrument, Family> _byInstrument = new();
     private readonly ConcurrentDictionary<string, Family> _byName = new(StringComparer.Ordinal);
@@ -60,10 +61,15 @@ public sealed class PrometheusExporter : IMetricsExporter, IDisposable
     /// <summary>Starts listening to the instruments of <paramref name="meterNames"/> (also those published later).</summary>
     /// <param name="meterNames">Meter names, e.g. <c>Dgon.Api</c>, <c>Microsoft.AspNetCore.Hosting</c>.</param>
     /// <param name="hooks">Run before each scrape, in order.</param>
-    public PrometheusExporter(IEnumerable<string> meterNames, IEnumerable<IScrapeHook>? hooks = null)
+    /// <param name="scope">
+    /// The <see cref="IMeterFactory"/> of this host: meters it created, and static meters (no scope), are exported;
+    /// meters of other hosts in the same process (tests) are not. Null: every meter with a listed name.
+    /// </param>
+    public PrometheusExporter(IEnumerable<string> meterNames, IEnumerable<IScrapeHook>? hooks = null, IMeterFactory? scope = null)
     {
         ArgumentNullException.ThrowIfNull(meterNames);
         _meterNames = new HashSet<string>(meterNames, StringComparer.Ordinal);
+        _scope = scope;
         _hooks = hooks?.ToList() ?? [];
         _listener = new MeterListener
         {
@@ -141,7 +147,9 @@ public sealed class PrometheusExporter : IMetricsExporter, IDisposable
 
     private void OnInstrumentPublished(Instrument instrument, MeterListener listener)
     {
-        if (!_meterNames.Contains(instrument.Meter.Name) || PrometheusNames.TypeOf(instrument) is not { } type)
+        if (!_meterNames.Contains(instrument.Meter.Name)
+            || (_scope is not null && instrument.Meter.Scope is not null && !ReferenceEquals(instrument.Meter.Scope, _scope))
+            || PrometheusNames.TypeOf(instrument) is not { } type)
         {
             return;
         }
