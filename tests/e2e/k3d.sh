@@ -243,8 +243,12 @@ info "GET /metrics through the ingress: ${metrics_status} (not exposed, as inten
 step "Starting the stub Ollama on 127.0.0.1 (GET /api/tags lists stub:latest)"
 python3 "$script_dir/stub-ollama.py" "$work/ollama.port" &
 stub_pid=$!
-stub_listening() { [ -s "$work/ollama.port" ]; }
-wait_for "the stub Ollama to listen" stub_listening
+for _ in $(seq 1 100); do # up to 10 s
+  [ -s "$work/ollama.port" ] && break
+  kill -0 "$stub_pid" 2>/dev/null || fail "the stub Ollama exited (python3 ${script_dir}/stub-ollama.py)"
+  sleep 0.1
+done
+[ -s "$work/ollama.port" ] || fail "the stub Ollama did not start listening within 10 s"
 ollama_port="$(cat "$work/ollama.port")"
 info "stub Ollama on 127.0.0.1:${ollama_port}"
 
