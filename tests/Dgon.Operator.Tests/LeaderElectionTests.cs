@@ -58,6 +58,12 @@ public sealed class LeaderElectionTests(ITestOutputHelper output) : IAsyncLifeti
     private async Task<string?> HolderAsync() =>
         (await _kube.TryGetAsync(KubeResources.Leases, KubernetesModeFixture.Namespace, "dgon-operator", CancellationToken.None))?.Spec?.HolderIdentity;
 
+    private static async Task<Exposition> MetricsOf(OperatorProcess op)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        return await Exposition.ScrapeAsync(http, op.BaseAddress);
+    }
+
     private async Task<(OperatorProcess Leader, OperatorProcess Standby)> TwoReplicasAsync()
     {
         var a = await StartAsync("operator-a");
@@ -104,6 +110,13 @@ public sealed class LeaderElectionTests(ITestOutputHelper output) : IAsyncLifeti
         var (leader, standby) = await TwoReplicasAsync();
         var before = await _kube.GetAsync(KubeResources.Leases, KubernetesModeFixture.Namespace, "dgon-operator", CancellationToken.None);
 
+        // Only the leader exports node series (one owner per fleet); both say who leads.
+        await Eventually.Until(async () => (await MetricsOf(leader)).Find("dgon_nodes").Any(), TimeSpan.FromSeconds(30), "the leader's fleet gauge");
+        Assert.Equal(1, (await MetricsOf(leader)).Sum("dgon_operator_leader"));
+        var standbyMetrics = await MetricsOf(standby);
+        Assert.Equal(0, standbyMetrics.Sum("dgon_operator_leader"));
+        Assert.DoesNotContain(standbyMetrics.Samples, s => s.Name.StartsWith("dgon_node", StringComparison.Ordinal));
+
         await leader.Process.StopAsync(); // SIGTERM
         Assert.Equal(0, leader.Process.ExitCode);
         // Released on the way out: nobody holds it any more, or the standby already took it.
@@ -112,5 +125,6 @@ public sealed class LeaderElectionTests(ITestOutputHelper output) : IAsyncLifeti
         await Eventually.Until(async () => await HolderAsync() == standby.Identity, TimeSpan.FromSeconds(30), "the standby leads");
         var after = await _kube.GetAsync(KubeResources.Leases, KubernetesModeFixture.Namespace, "dgon-operator", CancellationToken.None);
         Assert.True(after.Spec!.LeaseTransitions > before.Spec!.LeaseTransitions, "leaseTransitions counts the hand-over");
+        await Eventually.Until(async () => (await MetricsOf(standby)).Sum("dgon_operator_leader") == 1, TimeSpan.FromSeconds(30), "the new leader's dgon_operator_leader");
     }
 }
