@@ -1,81 +1,23 @@
-using System.Globalization;
 using System.Text.Json.Nodes;
-using System.Text.RegularExpressions;
+using Dgon.Testing;
 using YamlDotNet.Core;
-using YamlDotNet.RepresentationModel;
 
 namespace Dgon.KubeTestServer;
 
-/// <summary>YAML documents to JSON, resolving plain scalars with the YAML 1.2 core schema as sigs.k8s.io/yaml does.</summary>
-internal static partial class Yaml
+/// <summary>YAML request bodies and manifests to JSON (<see cref="YamlJson"/>), with the API server's error for bad YAML.</summary>
+internal static class Yaml
 {
     /// <summary>Every non-empty document of a (multi-document) YAML text.</summary>
+    /// <exception cref="KubeException">400 when the text is not valid YAML.</exception>
     public static IReadOnlyList<JsonNode> ParseDocuments(string text)
     {
-        var stream = new YamlStream();
         try
         {
-            stream.Load(new StringReader(text));
+            return YamlJson.ParseDocuments(text);
         }
         catch (YamlException e)
         {
             throw KubeException.BadRequest($"error converting YAML to JSON: {e.Message}");
         }
-
-        var result = new List<JsonNode>();
-        foreach (var doc in stream.Documents)
-        {
-            if (ToJson(doc.RootNode) is { } node)
-            {
-                result.Add(node);
-            }
-        }
-
-        return result;
     }
-
-    private static JsonNode? ToJson(YamlNode node) => node switch
-    {
-        YamlMappingNode map => new JsonObject(map.Children.Select(kv => KeyValuePair.Create(((YamlScalarNode)kv.Key).Value ?? "", ToJson(kv.Value)))),
-        YamlSequenceNode seq => new JsonArray([.. seq.Children.Select(ToJson)]),
-        YamlScalarNode scalar => Scalar(scalar),
-        _ => null,
-    };
-
-    private static JsonNode? Scalar(YamlScalarNode scalar)
-    {
-        var value = scalar.Value ?? "";
-        if (scalar.Style is not ScalarStyle.Plain)
-        {
-            return JsonValue.Create(value);
-        }
-
-        switch (value)
-        {
-            case "" or "~" or "null" or "Null" or "NULL":
-                return null;
-            case "true" or "True" or "TRUE":
-                return JsonValue.Create(true);
-            case "false" or "False" or "FALSE":
-                return JsonValue.Create(false);
-        }
-
-        if (IntPattern().IsMatch(value) && long.TryParse(value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var l))
-        {
-            return JsonValue.Create(l);
-        }
-
-        if (FloatPattern().IsMatch(value) && double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var d))
-        {
-            return JsonValue.Create(d);
-        }
-
-        return JsonValue.Create(value);
-    }
-
-    [GeneratedRegex(@"^[-+]?[0-9]+$")]
-    private static partial Regex IntPattern();
-
-    [GeneratedRegex(@"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")]
-    private static partial Regex FloatPattern();
 }

@@ -1,8 +1,5 @@
-using System.Globalization;
 using System.Text.Json.Nodes;
-using System.Text.RegularExpressions;
-using YamlDotNet.Core;
-using YamlDotNet.RepresentationModel;
+using Dgon.Testing;
 
 namespace Dgon.Deployment.Tests.Chart;
 
@@ -11,7 +8,7 @@ namespace Dgon.Deployment.Tests.Chart;
 /// navigate them with indexers. Plain YAML scalars get their YAML 1.2 core-schema type (null, bool, int, float);
 /// quoted ones stay strings.
 /// </summary>
-public sealed partial class RenderedChart
+public sealed class RenderedChart
 {
     private RenderedChart(IReadOnlyList<JsonObject> objects) => Objects = objects;
 
@@ -19,18 +16,7 @@ public sealed partial class RenderedChart
 
     public static RenderedChart Parse(string yaml)
     {
-        var stream = new YamlStream();
-        stream.Load(new StringReader(yaml));
-        var objects = new List<JsonObject>();
-        foreach (var document in stream.Documents)
-        {
-            if (ToJson(document.RootNode) is JsonObject obj)
-            {
-                objects.Add(obj);
-            }
-        }
-
-        return new RenderedChart(objects);
+        return new RenderedChart([.. YamlJson.ParseDocuments(yaml).OfType<JsonObject>()]);
     }
 
     public IEnumerable<JsonObject> OfKind(string kind) => Objects.Where(o => Kind(o) == kind);
@@ -87,50 +73,4 @@ public sealed partial class RenderedChart
         System.Text.Json.JsonValueKind.Null => null,
         _ => node.ToJsonString(),
     };
-
-    private static JsonNode? ToJson(YamlNode node) => node switch
-    {
-        YamlMappingNode map => new JsonObject(map.Children.Select(kv =>
-            KeyValuePair.Create(((YamlScalarNode)kv.Key).Value ?? "", ToJson(kv.Value)))),
-        YamlSequenceNode seq => new JsonArray(seq.Children.Select(ToJson).ToArray()),
-        YamlScalarNode scalar => Scalar(scalar),
-        _ => throw new NotSupportedException($"YAML node {node.NodeType} at {node.Start}"),
-    };
-
-    private static JsonNode? Scalar(YamlScalarNode scalar)
-    {
-        var value = scalar.Value ?? "";
-        if (scalar.Style != ScalarStyle.Plain)
-        {
-            return JsonValue.Create(value);
-        }
-
-        if (value is "" or "~" or "null" or "Null" or "NULL")
-        {
-            return null;
-        }
-
-        if (value is "true" or "True" or "TRUE" or "false" or "False" or "FALSE")
-        {
-            return JsonValue.Create(bool.Parse(value));
-        }
-
-        if (IntPattern().IsMatch(value) && long.TryParse(value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var l))
-        {
-            return JsonValue.Create(l);
-        }
-
-        if (FloatPattern().IsMatch(value) && double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var d))
-        {
-            return JsonValue.Create(d);
-        }
-
-        return JsonValue.Create(value);
-    }
-
-    [GeneratedRegex(@"^[-+]?[0-9]+$")]
-    private static partial Regex IntPattern();
-
-    [GeneratedRegex(@"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")]
-    private static partial Regex FloatPattern();
 }
