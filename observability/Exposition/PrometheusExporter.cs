@@ -1,5 +1,7 @@
+using System.Buffers;
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
+using System.Globalization;
 using System.Text;
 
 namespace Dgon.Observability.Exposition;
@@ -57,6 +59,7 @@ public sealed class PrometheusExporter : IMetricsExporter, IDisposable
     private readonly ConcurrentDictionary<Instrument, Family> _byInstrument = new();
     private readonly ConcurrentDictionary<string, Family> _byName = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _scrape = new(1, 1);
+    private long _generation;
 
     /// <summary>Starts listening to the instruments of <paramref name="meterNames"/> (also those published later).</summary>
     /// <param name="meterNames">Meter names, e.g. <c>Dgon.Api</c>, <c>Microsoft.AspNetCore.Hosting</c>.</param>
@@ -94,7 +97,7 @@ public sealed class PrometheusExporter : IMetricsExporter, IDisposable
     {
         ArgumentNullException.ThrowIfNull(output);
         await _scrape.WaitAsync(cancellationToken);
-        string text;
+        StringBuilder text;
         try
         {
             foreach (var hook in _hooks)
@@ -102,20 +105,36 @@ public sealed class PrometheusExporter : IMetricsExporter, IDisposable
                 await hook.BeforeScrapeAsync(cancellationToken);
             }
 
-            foreach (var family in _byName.Values.Where(f => f.Observable))
-            {
-                family.Series.Clear();
-            }
-
-            _listener.RecordObservableInstruments();
-            text = Render();
+            text = CollectLocked();
         }
         finally
         {
             _scrape.Release();
         }
 
-        await output.WriteAsync(Encoding.UTF8.GetBytes(text), cancellationToken);
+        // Written after the lock is released, so a slow client does not hold up other scrapes.
+        // A stateful encoder: a surrogate pair split across two chunks is still encoded as one character.
+        var encoder = Encoding.UTF8.GetEncoder();
+        var buffer = ArrayPool<byte>.Shared.Rent(Encoding.UTF8.GetMaxByteCount(8192));
+        try
+        {
+            foreach (var chunk in text.GetChunks())
+            {
+                for (var offset = 0; offset < chunk.Length; offset += 8192)
+                {
+                    var part = chunk.Span.Slice(offset, Math.Min(8192, chunk.Length - offset));
+                    var length = encoder.GetBytes(part, buffer, flush: false);
+                    await output.WriteAsync(buffer.AsMemory(0, length), cancellationToken);
+                }
+            }
+
+            var rest = encoder.GetBytes(ReadOnlySpan<char>.Empty, buffer, flush: true);
+            await output.WriteAsync(buffer.AsMemory(0, rest), cancellationToken);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
     }
 
     /// <summary>The current exposition as a string (for tests and diagnostics); runs no scrape hooks.</summary>
@@ -124,18 +143,21 @@ public sealed class PrometheusExporter : IMetricsExporter, IDisposable
         _scrape.Wait();
         try
         {
-            foreach (var family in _byName.Values.Where(f => f.Observable))
-            {
-                family.Series.Clear();
-            }
-
-            _listener.RecordObservableInstruments();
-            return Render();
+            return CollectLocked().ToString();
         }
         finally
         {
             _scrape.Release();
         }
+    }
+
+    // Observable series are stamped with the scrape's generation; those a callback did not report this time are
+    // dropped, so a deleted node's series disappear (without re-allocating the series that stay).
+    private StringBuilder CollectLocked()
+    {
+        Interlocked.Increment(ref _generation);
+        _listener.RecordObservableInstruments();
+        return Render();
     }
 
     /// <inheritdoc />
@@ -177,6 +199,7 @@ public sealed class PrometheusExporter : IMetricsExporter, IDisposable
         var series = family.Series.GetOrAdd(labels, _ => new Series(family.Buckets?.Length ?? 0));
         lock (series)
         {
+            series.Generation = Interlocked.Read(ref _generation);
             switch (family.Type)
             {
                 case PrometheusType.Histogram:
@@ -248,11 +271,20 @@ public sealed class PrometheusExporter : IMetricsExporter, IDisposable
         return builder.ToString();
     }
 
-    private string Render()
+    private StringBuilder Render()
     {
         var text = new StringBuilder();
+        var generation = Interlocked.Read(ref _generation);
         foreach (var family in _byName.Values.OrderBy(f => f.Name, StringComparer.Ordinal))
         {
+            if (family.Observable)
+            {
+                foreach (var (key, stale) in family.Series.Where(p => p.Value.Generation != generation))
+                {
+                    family.Series.TryRemove(new KeyValuePair<string, Series>(key, stale));
+                }
+            }
+
             var series = family.Series.ToArray();
             if (series.Length == 0)
             {
@@ -277,7 +309,7 @@ public sealed class PrometheusExporter : IMetricsExporter, IDisposable
                         for (var i = 0; i < family.Buckets!.Length; i++)
                         {
                             cumulative += s.BucketCounts[i];
-                            Sample(text, family.Name + "_bucket", labels, "le=\"" + PrometheusNames.FormatValue(family.Buckets[i]) + "\"", cumulative);
+                            Sample(text, family.Name + "_bucket", labels, family.LeLabels![i], cumulative);
                         }
 
                         Sample(text, family.Name + "_bucket", labels, "le=\"+Inf\"", s.Count);
@@ -292,7 +324,7 @@ public sealed class PrometheusExporter : IMetricsExporter, IDisposable
             }
         }
 
-        return text.ToString();
+        return text;
     }
 
     private static void Sample(StringBuilder text, string name, string labels, string? extra, double value)
@@ -309,7 +341,17 @@ public sealed class PrometheusExporter : IMetricsExporter, IDisposable
             text.Append('}');
         }
 
-        text.Append(' ').Append(PrometheusNames.FormatValue(value)).Append('\n');
+        text.Append(' ');
+        if (double.IsFinite(value))
+        {
+            text.Append(CultureInfo.InvariantCulture, $"{value:R}");
+        }
+        else
+        {
+            text.Append(PrometheusNames.FormatValue(value));
+        }
+
+        text.Append('\n');
     }
 
     private sealed class Family(string name, PrometheusType type, string help, bool observable, double[]? buckets)
@@ -324,11 +366,15 @@ public sealed class PrometheusExporter : IMetricsExporter, IDisposable
 
         public double[]? Buckets { get; } = buckets;
 
+        public string[]? LeLabels { get; } = buckets?.Select(b => "le=\"" + PrometheusNames.FormatValue(b) + "\"").ToArray();
+
         public ConcurrentDictionary<string, Series> Series { get; } = new(StringComparer.Ordinal);
     }
 
     private sealed class Series(int buckets)
     {
+        public long Generation;
+
         public double Value;
 
         public double Sum;

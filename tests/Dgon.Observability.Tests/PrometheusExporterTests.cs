@@ -169,6 +169,25 @@ public sealed class PrometheusExporterTests : IDisposable
     }
 
     [Fact]
+    public async Task A_large_scrape_with_non_ascii_labels_is_written_as_exact_utf8()
+    {
+        // Many chunks of the text buffer, and 4-byte characters (surrogate pairs) that may straddle a chunk boundary.
+        var counter = _meter.CreateCounter<long>("wide_total");
+        for (var i = 0; i < 3000; i++)
+        {
+            counter.Add(i, Tag("node", $"n{i}-région-🚀"));
+        }
+
+        using var output = new MemoryStream();
+        await _exporter.WriteAsync(output, CancellationToken.None);
+
+        var written = output.ToArray();
+        Assert.True(written.Length > 100_000, $"{written.Length} bytes");
+        Assert.Equal(System.Text.Encoding.UTF8.GetBytes(_exporter.Collect()), written);
+        Assert.Contains("wide_total{node=\"n2999-région-🚀\"} 2999\n", System.Text.Encoding.UTF8.GetString(written), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Every_instrument_kind_passes_promtool_check_metrics()
     {
         _meter.CreateCounter<long>("requests_total", description: "Requests.").Add(3, Tag("code", "200"));

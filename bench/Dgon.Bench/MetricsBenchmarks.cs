@@ -1,0 +1,71 @@
+using System.Diagnostics.Metrics;
+using BenchmarkDotNet.Attributes;
+using Dgon.Domain.Nodes;
+using Dgon.Domain.Ports;
+using Dgon.Observability;
+using Dgon.Observability.Exposition;
+using Dgon.Observability.Nodes;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Dgon.Bench;
+
+/// <summary>
+/// The Prometheus exporter (issue 4): one <c>/metrics</c> scrape with N nodes (8 series per node: 4 phases, last
+/// heartbeat, GPU, memory, p95), and the cost a counter increment pays while the exporter listens (every heartbeat
+/// pays it once).
+/// </summary>
+[MemoryDiagnoser]
+public class MetricsBenchmarks
+{
+    private ServiceProvider _services = null!;
+    private IMetricsExporter _exporter = null!;
+    private Counter<long> _counter = null!;
+
+    /// <summary>Nodes in the snapshot.</summary>
+    [Params(1_000, 10_000)]
+    public int Nodes { get; set; }
+
+    /// <summary>Builds the exporter with node gauges over an in-memory fleet.</summary>
+    [GlobalSetup]
+    public void Setup()
+    {
+        var fleet = Enumerable.Range(0, Nodes).Select(i => new NodeRecord
+        {
+            Id = $"node-{i:D6}",
+            Region = $"region-{i % 8}",
+            Runtime = NodeRuntime.Ollama,
+            Phase = NodePhases.All[i % 4],
+            LastHeartbeat = DateTimeOffset.UtcNow,
+            Metrics = new NodeMetrics(0.5, 12.5, 320),
+            CreatedAt = DateTimeOffset.UnixEpoch,
+            RegisteredAt = DateTimeOffset.UnixEpoch,
+        }).ToList();
+        var services = new ServiceCollection();
+        services.AddSingleton(typeof(ILogger<>), typeof(NullLogger<>));
+        services.AddSingleton<INodeSnapshotSource>(new FixedFleet(fleet));
+        services.AddNodeGauges<FixedFleet>();
+        services.AddPrometheusMetrics("Bench", NodeGauges.MeterName);
+        _services = services.BuildServiceProvider();
+        _exporter = _services.GetRequiredService<IMetricsExporter>();
+        _counter = _services.GetRequiredService<IMeterFactory>().Create("Bench").CreateCounter<long>("bench_heartbeats_total");
+    }
+
+    /// <summary>Disposes the exporter and meters.</summary>
+    [GlobalCleanup]
+    public void Cleanup() => _services.Dispose();
+
+    /// <summary>One full scrape written to a null stream.</summary>
+    [Benchmark]
+    public Task Scrape() => _exporter.WriteAsync(Stream.Null, CancellationToken.None);
+
+    /// <summary>One counter increment with one tag (as <c>dgon_heartbeats_total{result}</c>).</summary>
+    [Benchmark]
+    public void CounterAdd() => _counter.Add(1, new KeyValuePair<string, object?>("result", "accepted"));
+
+    private sealed class FixedFleet(IReadOnlyCollection<NodeRecord> nodes) : INodeSnapshotSource
+    {
+        public Task<IReadOnlyCollection<NodeRecord>?> GetNodesAsync(CancellationToken cancellationToken) => Task.FromResult<IReadOnlyCollection<NodeRecord>?>(nodes);
+    }
+}
