@@ -5,9 +5,17 @@ using System.Text;
 namespace Dgon.Domain.Auth;
 
 /// <summary>
-/// Node request authentication of seed 000 ("HMAC Verification Rules"): the node sends
-/// <c>X-Node-Id</c>, <c>X-Node-Ts</c> (unix seconds) and <c>X-Node-Auth</c> =
-/// lowercase hex HMAC-SHA256 keyed with the UTF-8 bytes of its node token over <c>body bytes ‖ ts</c>.
+/// Node request authentication. The node sends <c>X-Node-Id</c>, <c>X-Node-Ts</c> (unix seconds) and
+/// <c>X-Node-Auth</c>, an HMAC-SHA256 keyed with the UTF-8 bytes of its node token, in one of two schemes:
+/// <list type="bullet">
+/// <item><b>v1</b> (seed 000, "HMAC Verification Rules"): <c>X-Node-Auth</c> = lowercase hex of the MAC over
+/// <c>body bytes ‖ ts</c>. It binds neither the method nor the path, and body and timestamp run together; kept for
+/// the seed's agents (<c>DGON_ACCEPT_V1_SIGNATURES</c>).</item>
+/// <item><b>v2</b> (ours, after Stripe's webhook signatures and AWS SigV4's canonical request): <c>X-Node-Auth</c> =
+/// <c>v2=</c> + lowercase hex of the MAC over <see cref="CanonicalMessage"/>: the scheme label, the timestamp first,
+/// then method, path and node id, each ended by a line feed, then the raw body. No field before the body can hold a
+/// line feed, so the split is unambiguous.</item>
+/// </list>
 /// </summary>
 public static class NodeAuth
 {
@@ -19,6 +27,9 @@ public static class NodeAuth
 
     /// <summary>Header carrying the hex HMAC-SHA256 signature.</summary>
     public const string SignatureHeader = "X-Node-Auth";
+
+    /// <summary>Prefix of a v2 <c>X-Node-Auth</c> value.</summary>
+    public const string V2Prefix = "v2=";
 
     /// <summary>Seed 000: the server accepts <c>|now − ts| ≤ 120 s</c>.</summary>
     public static readonly TimeSpan MaxClockSkew = TimeSpan.FromSeconds(120);
@@ -55,6 +66,96 @@ public static class NodeAuth
             new(SignatureHeader, Sign(token, body, ts)),
         ];
     }
+
+    /// <summary>
+    /// The v2 signed message: <c>"{label}\n{ts}\n{METHOD}\n{path}\n{node_id}\n" ‖ body</c> (UTF-8 before the body).
+    /// <paramref name="path"/> is the API path as routed (<c>/v1/…</c>, no query); <paramref name="method"/> is upper-cased.
+    /// The same layout with another label is the message of <see cref="NodeKeyProof"/>, so a MAC can never pass as a
+    /// key signature or the other way round.
+    /// </summary>
+    /// <exception cref="ArgumentException">A field before the body contains a line feed.</exception>
+    public static byte[] CanonicalMessage(string label, string timestamp, string method, string path, string nodeId, ReadOnlySpan<byte> body)
+    {
+        ArgumentNullException.ThrowIfNull(label);
+        ArgumentNullException.ThrowIfNull(timestamp);
+        ArgumentNullException.ThrowIfNull(method);
+        ArgumentNullException.ThrowIfNull(path);
+        ArgumentNullException.ThrowIfNull(nodeId);
+        var head = string.Concat(label, "\n", timestamp, "\n", method.ToUpperInvariant(), "\n", path, "\n", nodeId, "\n");
+        if (head.Count(c => c == '\n') != 5)
+        {
+            throw new ArgumentException("signed header fields must not contain line feeds");
+        }
+
+        var headBytes = Encoding.UTF8.GetBytes(head);
+        var message = new byte[headBytes.Length + body.Length];
+        headBytes.CopyTo(message, 0);
+        body.CopyTo(message.AsSpan(headBytes.Length));
+        return message;
+    }
+
+    /// <summary>The v2 <c>X-Node-Auth</c> value: <c>v2=</c> + 64 lowercase hex characters.</summary>
+    public static string SignV2(string token, string method, string path, string nodeId, ReadOnlySpan<byte> body, string timestamp)
+    {
+        ArgumentNullException.ThrowIfNull(token);
+        var mac = HMACSHA256.HashData(Encoding.UTF8.GetBytes(token), CanonicalMessage(V2Label, timestamp, method, path, nodeId, body));
+        return V2Prefix + Convert.ToHexStringLower(mac);
+    }
+
+    /// <summary>The three signing headers of a v2-signed request (what our agent sends).</summary>
+    /// <returns>(name, value) pairs for <c>X-Node-Id</c>, <c>X-Node-Ts</c>, <c>X-Node-Auth</c>.</returns>
+    public static IReadOnlyList<KeyValuePair<string, string>> SignHeadersV2(string nodeId, string token, string method, string path, ReadOnlySpan<byte> body, long unixSeconds)
+    {
+        var ts = unixSeconds.ToString(CultureInfo.InvariantCulture);
+        return
+        [
+            new(NodeIdHeader, nodeId),
+            new(TimestampHeader, ts),
+            new(SignatureHeader, SignV2(token, method, path, nodeId, body, ts)),
+        ];
+    }
+
+    /// <summary>The scheme of an <c>X-Node-Auth</c> value: v2 when it starts with <c>v2=</c>, else v1.</summary>
+    public static SignatureScheme SchemeOf(string signature) =>
+        signature is not null && signature.StartsWith(V2Prefix, StringComparison.Ordinal) ? SignatureScheme.V2 : SignatureScheme.V1;
+
+    /// <summary>
+    /// Verifies a v1 or v2 signature (by <see cref="SchemeOf"/>) in constant time. Returns
+    /// <see cref="NodeAuthResult.BadSignature"/> for a malformed value, a wrong MAC, or a v1 signature when
+    /// <paramref name="acceptV1"/> is false.
+    /// </summary>
+    public static NodeAuthResult Verify(string token, string method, string path, string nodeId, ReadOnlySpan<byte> body, string timestamp, string signature, bool acceptV1)
+    {
+        ArgumentNullException.ThrowIfNull(signature);
+        if (SchemeOf(signature) == SignatureScheme.V1)
+        {
+            return acceptV1 ? VerifySignature(token, body, timestamp, signature) : NodeAuthResult.BadSignature;
+        }
+
+        Span<byte> presented = stackalloc byte[HMACSHA256.HashSizeInBytes];
+        var hex = signature.AsSpan(V2Prefix.Length);
+        if (hex.Length != presented.Length * 2
+            || Convert.FromHexString(hex, presented, out _, out var written) != System.Buffers.OperationStatus.Done
+            || written != presented.Length)
+        {
+            return NodeAuthResult.BadSignature;
+        }
+
+        byte[] message;
+        try
+        {
+            message = CanonicalMessage(V2Label, timestamp, method, path, nodeId, body);
+        }
+        catch (ArgumentException)
+        {
+            return NodeAuthResult.BadSignature;
+        }
+
+        var expected = HMACSHA256.HashData(Encoding.UTF8.GetBytes(token), message);
+        return CryptographicOperations.FixedTimeEquals(expected, presented) ? NodeAuthResult.Ok : NodeAuthResult.BadSignature;
+    }
+
+    private const string V2Label = "dgon-hmac-v2";
 
     /// <summary>
     /// Checks the headers' presence and the timestamp's form and freshness, before any secret lookup.
@@ -133,4 +234,23 @@ public enum NodeAuthResult
 
     /// <summary>The HMAC does not match.</summary>
     BadSignature,
+
+    /// <summary>
+    /// The MAC is valid but its timestamp is not later than the node's last accepted signed request: a replay
+    /// (issue 9). Unlike the other failures this one needs the node's token, so it is evidence against the node.
+    /// </summary>
+    Replayed,
+
+    /// <summary>The node exists but its stored secret cannot be decrypted (key ring lost the key): re-register with the node key.</summary>
+    SecretUnreadable,
+}
+
+/// <summary>Signature scheme of <c>X-Node-Auth</c>.</summary>
+public enum SignatureScheme
+{
+    /// <summary>Seed 000: hex HMAC over body ‖ ts.</summary>
+    V1,
+
+    /// <summary><c>v2=</c> hex HMAC over <see cref="NodeAuth.CanonicalMessage"/>.</summary>
+    V2,
 }

@@ -26,6 +26,71 @@ public sealed record RegisterRequest
 
     /// <summary>Whether the node runs on green energy; default false.</summary>
     [JsonPropertyName("green_energy")] public bool? GreenEnergy { get; init; }
+
+    /// <summary>
+    /// Issue 9: the node's Ed25519 public key, <c>ed25519:</c> + base64 of 32 bytes (<see cref="Auth.NodeKeyProof"/>).
+    /// Optional (seed agents send none), but a node without a key can only be re-registered by an admin.
+    /// </summary>
+    [JsonPropertyName("public_key")] public string? PublicKey { get; init; }
+}
+
+/// <summary><c>POST /v1/nodes/rotate-token</c> 200 body: the fresh token and how long the previous one keeps working.</summary>
+/// <param name="NodeId">Node id.</param>
+/// <param name="NodeToken">The new HMAC secret (64 hex characters), returned once.</param>
+/// <param name="PreviousTokenValidUntil">Until when the replaced token still verifies (UTC).</param>
+public sealed record RotateTokenResponse(
+    [property: JsonPropertyName("node_id")] string NodeId,
+    [property: JsonPropertyName("node_token")] string NodeToken,
+    [property: JsonPropertyName("previous_token_valid_until")] DateTime PreviousTokenValidUntil);
+
+/// <summary><c>POST /v1/admin/join-tokens</c> body; every member optional (<c>{}</c> gives a 24 h token without limits).</summary>
+public sealed record JoinTokenCreateRequest
+{
+    /// <summary>Lifetime in seconds, 60 to 31,536,000 (365 days); default 86,400.</summary>
+    [JsonPropertyName("ttl_seconds")] public long? TtlSeconds { get; init; }
+
+    /// <summary>Registrations it may enroll, 1 to 1,000,000; default unlimited.</summary>
+    [JsonPropertyName("max_uses")] public int? MaxUses { get; init; }
+
+    /// <summary>Free text, at most 256 printable characters.</summary>
+    [JsonPropertyName("description")] public string? Description { get; init; }
+
+    /// <summary>Only nodes declaring this region may enroll with it.</summary>
+    [JsonPropertyName("region")] public string? Region { get; init; }
+}
+
+/// <summary>A join token as listed (never its secret). <see cref="Token"/> is set only in the 201 of its creation.</summary>
+public sealed record JoinTokenView
+{
+    /// <summary>Public id (six characters).</summary>
+    [JsonPropertyName("id")] public required string Id { get; init; }
+
+    /// <summary>The whole token <c>id.secret</c>: only in the creation response, never again.</summary>
+    [JsonPropertyName("token")] [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Token { get; init; }
+
+    /// <summary>Description or null.</summary>
+    [JsonPropertyName("description")] public string? Description { get; init; }
+
+    /// <summary>Expiry (UTC).</summary>
+    [JsonPropertyName("expires_at")] public required DateTime ExpiresAt { get; init; }
+
+    /// <summary>Use limit or null.</summary>
+    [JsonPropertyName("max_uses")] public int? MaxUses { get; init; }
+
+    /// <summary>Uses so far.</summary>
+    [JsonPropertyName("uses")] public int Uses { get; init; }
+
+    /// <summary>Region constraint or null.</summary>
+    [JsonPropertyName("region")] public string? Region { get; init; }
+
+    /// <summary>Revocation time or null.</summary>
+    [JsonPropertyName("revoked_at")] public DateTime? RevokedAt { get; init; }
+
+    /// <summary><c>valid</c>, <c>expired</c>, <c>used_up</c> or <c>revoked</c> at the time of the answer.</summary>
+    [JsonPropertyName("state")] public required string State { get; init; }
+
+    /// <summary>Creation time (UTC).</summary>
+    [JsonPropertyName("created_at")] public required DateTime CreatedAt { get; init; }
 }
 
 /// <summary><c>POST /v1/nodes/register</c> 200 body (seed 000): <c>{ status: "registered", node_id, node_token }</c>.</summary>
@@ -132,6 +197,9 @@ public sealed record NodeView
     /// <summary>Declared wallet address.</summary>
     [JsonPropertyName("wallet_address")] public string? WalletAddress { get; init; }
 
+    /// <summary>Whether the node has an enrolled Ed25519 key (issue 9); false for seed agents and after an admin reset.</summary>
+    [JsonPropertyName("has_key")] public bool HasKey { get; init; }
+
     /// <summary>Last reported GPU utilisation ratio, if reported.</summary>
     [JsonPropertyName("gpu_util")] public double? GpuUtil { get; init; }
 
@@ -160,4 +228,8 @@ public sealed record NodeView
 [JsonSerializable(typeof(NodeView))]
 [JsonSerializable(typeof(IReadOnlyList<NodeView>))]
 [JsonSerializable(typeof(List<NodeView>))]
+[JsonSerializable(typeof(RotateTokenResponse))]
+[JsonSerializable(typeof(JoinTokenCreateRequest))]
+[JsonSerializable(typeof(JoinTokenView))]
+[JsonSerializable(typeof(List<JoinTokenView>))]
 public sealed partial class DgonJsonContext : JsonSerializerContext;

@@ -29,6 +29,9 @@ public sealed record NodeRecord
     /// <summary>Declared wallet address.</summary>
     public string? WalletAddress { get; init; }
 
+    /// <summary>The node's enrolled Ed25519 public key (<c>ed25519:</c> + base64), or null when it has none (seed agent, or reset by an admin).</summary>
+    public string? PublicKey { get; init; }
+
     /// <summary>Ready flag of the last heartbeat.</summary>
     public bool Ready { get; init; }
 
@@ -65,7 +68,44 @@ public sealed record NodeMetrics(double? GpuUtil, double? MemUsedGb, double? P95
 /// <param name="AsnHint">Network hint or null.</param>
 /// <param name="WalletAddress">Wallet address or null (empty is stored as null).</param>
 /// <param name="GreenEnergy">Green energy flag.</param>
-public sealed record NodeRegistration(string NodeId, string Region, NodeRuntime Runtime, string? AsnHint, string? WalletAddress, bool GreenEnergy);
+/// <param name="PublicKey">The node's Ed25519 public key in wire form, or null (seed agents send none).</param>
+public sealed record NodeRegistration(string NodeId, string Region, NodeRuntime Runtime, string? AsnHint, string? WalletAddress, bool GreenEnergy, string? PublicKey = null);
+
+/// <summary>
+/// The condition under which <see cref="INodeRegistry.RegisterAsync"/> may write, checked atomically with the write
+/// (issue 9: nothing changes a node without proof). The API decides who may register from what it read
+/// (<see cref="INodeRegistry.GetCredentialsAsync"/>); the registry refuses the write when the node changed meanwhile.
+/// </summary>
+/// <param name="Unconditional">Write whatever is stored (an admin, or <c>DGON_OPEN_REGISTRATION</c>).</param>
+/// <param name="ExpectedPublicKey">Otherwise: the node's stored public key must still equal this (null = the node is absent or has no key).</param>
+public sealed record RegistrationPrecondition(bool Unconditional, string? ExpectedPublicKey)
+{
+    /// <summary>No condition (admin, open registration): a given public key replaces the stored one.</summary>
+    public static RegistrationPrecondition Any { get; } = new(true, null);
+
+    /// <summary>The node must be absent or keyless (enrollment with a join token); it gets the registration's key.</summary>
+    public static RegistrationPrecondition Keyless { get; } = new(false, null);
+
+    /// <summary>The node's key must still be <paramref name="publicKey"/> (re-registration proven with that key); the key is kept.</summary>
+    public static RegistrationPrecondition KeyIs(string publicKey) => new(false, publicKey);
+}
+
+/// <summary>Outcome of <see cref="INodeRegistry.RegisterAsync"/>.</summary>
+/// <param name="Node">The node as stored, or null when the precondition failed (then nothing was written).</param>
+public sealed record RegisterOutcome(NodeRecord? Node)
+{
+    /// <summary>Whether the precondition failed and nothing was written.</summary>
+    public bool PreconditionFailed => Node is null;
+}
+
+/// <summary>
+/// What authenticates a node: its HMAC tokens and its public key. Read on every signed request.
+/// </summary>
+/// <param name="Tokens">The tokens that verify right now: the current one first, then the previous one while its
+/// rotation overlap lasts. Empty when the node has none (reset by an admin) or it cannot be read.</param>
+/// <param name="PublicKey">Enrolled Ed25519 public key, or null.</param>
+/// <param name="SecretUnreadable">The stored secret exists but no key of the key ring decrypts it.</param>
+public sealed record NodeCredentials(IReadOnlyList<string> Tokens, string? PublicKey, bool SecretUnreadable = false);
 
 /// <summary>A validated heartbeat.</summary>
 /// <param name="Ready">Runtime ready.</param>
@@ -101,13 +141,29 @@ public interface INodeRegistry
 {
     /// <summary>
     /// Upserts the node with its declared data, applies <see cref="NodeEvent.Registered"/>, and replaces its secret
-    /// with <paramref name="nodeToken"/>. Seed 000: register upserts as pending and issues a fresh secret.
+    /// with <paramref name="nodeToken"/> (no previous token stays valid). Seed 000: register upserts as pending and
+    /// issues a fresh secret. Only when <paramref name="precondition"/> holds at the time of the write; otherwise
+    /// nothing changes. The public key: see <see cref="RegistrationPrecondition"/>.
     /// </summary>
-    /// <returns>The node as stored after the upsert.</returns>
-    Task<NodeRecord> RegisterAsync(NodeRegistration registration, string nodeToken, CancellationToken cancellationToken);
+    /// <returns>The node as stored, or a failed precondition.</returns>
+    Task<RegisterOutcome> RegisterAsync(NodeRegistration registration, string nodeToken, RegistrationPrecondition precondition, CancellationToken cancellationToken);
 
-    /// <summary>The node's current token, or null if the node or its secret does not exist.</summary>
-    Task<string?> GetTokenAsync(string nodeId, CancellationToken cancellationToken);
+    /// <summary>The node's credentials, or null if no node with this id exists.</summary>
+    Task<NodeCredentials?> GetCredentialsAsync(string nodeId, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Replaces the node's token with <paramref name="newToken"/>; the token current until now keeps verifying until
+    /// <paramref name="previousValidUntil"/> (the rotation overlap, issue 9: default 60 s).
+    /// </summary>
+    /// <returns>False when the node does not exist.</returns>
+    Task<bool> RotateTokenAsync(string nodeId, string newToken, DateTimeOffset previousValidUntil, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Admin reset for a lost machine: forgets the node's public key and tokens (every signed request fails from now
+    /// on); the node keeps its record and may enroll again with a join token.
+    /// </summary>
+    /// <returns>False when the node does not exist.</returns>
+    Task<bool> ResetIdentityAsync(string nodeId, CancellationToken cancellationToken);
 
     /// <summary>
     /// Records a verified heartbeat: last heartbeat = now, metrics, ready; applies <see cref="NodeEvent.HeartbeatReceived"/>.
@@ -116,15 +172,16 @@ public interface INodeRegistry
     Task<PhaseChange?> RecordHeartbeatAsync(string nodeId, NodeHeartbeat heartbeat, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Records that HMAC verification for an existing node id failed repeatedly (the threshold of
-    /// <see cref="Auth.AuthFailureWindow"/> was crossed), so that an operator can quarantine it.
+    /// Records repeated evidence against a node that only its key holder can produce (issue 9: a valid MAC replayed,
+    /// a receipt whose signature fails; the threshold of <see cref="Auth.AuthFailureWindow"/> was crossed), so that
+    /// an operator can quarantine it. Failures a stranger can cause (bad MAC, stale timestamp) are never recorded.
     /// Kubernetes mode writes it to the DgonNode's <c>status.authFailures</c>; standalone mode has no operator and
     /// only logs it (documented limitation).
     /// </summary>
     Task RecordAuthFailuresAsync(string nodeId, AuthFailureRecord record, CancellationToken cancellationToken);
 }
 
-/// <summary>Repeated HMAC failures of one node id inside the counting window (issue 3).</summary>
+/// <summary>Repeated key-bound failures (replays) of one node id inside the counting window (issues 3 and 9).</summary>
 /// <param name="Count">Failures counted in the window, at least the threshold.</param>
 /// <param name="FirstFailureTime">Oldest failure still in the window (UTC).</param>
 /// <param name="LastFailureTime">Newest failure (UTC).</param>
@@ -153,6 +210,13 @@ public interface INodeLifecycleSweep
 
     /// <summary>The earliest offline deadline among pending and active nodes, or null when there is none.</summary>
     Task<DateTimeOffset?> NextOfflineDeadlineAsync(CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Deletes nodes that registered before <paramref name="registeredBefore"/> and never sent a valid heartbeat
+    /// (issue 9: abandoned enrollments, default after 24 h), with their secrets.
+    /// </summary>
+    /// <returns>The ids deleted.</returns>
+    Task<IReadOnlyList<string>> DeleteNeverSeenAsync(DateTimeOffset registeredBefore, CancellationToken cancellationToken);
 }
 
 /// <summary>

@@ -43,6 +43,35 @@ public static partial class ContractValidator
 
         CheckOptionalText(errors, "asn_hint", request.AsnHint, MaxHintLength);
         CheckOptionalText(errors, "wallet_address", request.WalletAddress, MaxHintLength);
+        if (request.PublicKey is not null && !Auth.NodeKeyProof.IsValidPublicKey(request.PublicKey))
+        {
+            errors["public_key"] = ["must be 'ed25519:' followed by the base64 of a 32-byte Ed25519 public key"];
+        }
+
+        return errors;
+    }
+
+    /// <summary>Validates a join-token creation body (issue 9): ttl 60 s–365 d, max_uses 1–1,000,000, description ≤ 256 printable, region a label value.</summary>
+    public static Dictionary<string, string[]> Validate(JoinTokenCreateRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var errors = new Dictionary<string, string[]>(StringComparer.Ordinal);
+        if (request.TtlSeconds is { } ttl && (ttl < 60 || ttl > (long)Auth.JoinTokens.MaxTtl.TotalSeconds))
+        {
+            errors["ttl_seconds"] = [$"must be an integer from 60 to {(long)Auth.JoinTokens.MaxTtl.TotalSeconds} (365 days)"];
+        }
+
+        if (request.MaxUses is { } uses && uses is < 1 or > 1_000_000)
+        {
+            errors["max_uses"] = ["must be an integer from 1 to 1000000"];
+        }
+
+        CheckOptionalText(errors, "description", request.Description, Auth.JoinTokens.MaxDescriptionLength);
+        if (request.Region is not null)
+        {
+            CheckRegion(errors, "region", request.Region);
+        }
+
         return errors;
     }
 
@@ -87,12 +116,56 @@ public static partial class ContractValidator
             CheckOptionalText(errors, "model_id", request.ModelId, 256);
         }
 
-        if (request.Payload is not { ValueKind: JsonValueKind.Object })
+        if (request.Payload is not { ValueKind: JsonValueKind.Object } payload)
         {
             errors["payload"] = ["is required and must be a JSON object"];
         }
+        else if (FindNul(payload, "payload") is { } where)
+        {
+            // PostgreSQL's jsonb (and text) cannot hold U+0000: refuse it here, naming the field, instead of a 500.
+            errors[where] = ["must not contain the character U+0000 (PostgreSQL jsonb cannot store it)"];
+        }
 
         return errors;
+    }
+
+    /// <summary>The path of the first string or property name under <paramref name="element"/> holding U+0000, or null.</summary>
+    public static string? FindNul(JsonElement element, string path)
+    {
+        switch (element.ValueKind)
+        {
+            case JsonValueKind.String:
+                return element.GetString()!.Contains('\0', StringComparison.Ordinal) ? path : null;
+            case JsonValueKind.Object:
+                foreach (var property in element.EnumerateObject())
+                {
+                    var child = path + "." + property.Name.Replace("\0", "\\u0000", StringComparison.Ordinal);
+                    if (property.Name.Contains('\0', StringComparison.Ordinal))
+                    {
+                        return child;
+                    }
+
+                    if (FindNul(property.Value, child) is { } found)
+                    {
+                        return found;
+                    }
+                }
+
+                return null;
+            case JsonValueKind.Array:
+                var i = 0;
+                foreach (var item in element.EnumerateArray())
+                {
+                    if (FindNul(item, $"{path}[{i++}]") is { } found)
+                    {
+                        return found;
+                    }
+                }
+
+                return null;
+            default:
+                return null;
+        }
     }
 
     private static void CheckNodeId(Dictionary<string, string[]> errors, string field, string? value)

@@ -1,0 +1,46 @@
+using Dgon.Domain.Auth;
+
+namespace Dgon.Domain.Ports;
+
+/// <summary>
+/// Join tokens (issue 9). Standalone mode: the PostgreSQL table <c>join_tokens</c>. Kubernetes mode: Secrets of
+/// type <c>dgon.io/join-token</c> named <c>dgon-join-token-&lt;id&gt;</c>, like <c>bootstrap.kubernetes.io/token</c>
+/// Secrets, so <c>kubectl create secret</c> can make one.
+/// </summary>
+public interface IJoinTokenStore
+{
+    /// <summary>Creates a token; the secret is returned here once and stored only hashed (Kubernetes: see the Secret format).</summary>
+    /// <returns>The stored record and the token to hand out.</returns>
+    Task<(JoinTokenRecord Record, JoinTokenCredential Token)> CreateAsync(JoinTokenSpec spec, CancellationToken cancellationToken);
+
+    /// <summary>Every token not yet deleted, newest first, without secrets (expired and revoked ones included).</summary>
+    Task<IReadOnlyList<JoinTokenRecord>> ListAsync(CancellationToken cancellationToken);
+
+    /// <summary>Revokes a token at once.</summary>
+    /// <returns>False when no token has this id.</returns>
+    Task<bool> RevokeAsync(string id, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Checks a presented token for a registration in <paramref name="region"/> (<see cref="JoinTokens.Check"/>) and,
+    /// when it is valid, consumes one use atomically (two registrations can never both take the last use).
+    /// </summary>
+    Task<JoinTokenCheck> TryConsumeAsync(JoinTokenCredential token, string region, CancellationToken cancellationToken);
+}
+
+/// <summary>
+/// The replay guard of signed node requests (issue 9): per node, the timestamp of the last accepted heartbeat or
+/// key-signed request. Kept in PostgreSQL in both modes, so every API replica sees the same value and the check and
+/// the advance are one atomic statement.
+/// </summary>
+public interface INodeRequestClock
+{
+    /// <summary>
+    /// Advances the node's clock to <paramref name="unixSeconds"/> if that is later than the stored value (or none is
+    /// stored).
+    /// </summary>
+    /// <returns>True when advanced; false when the timestamp is not later (a replay or an out-of-order request).</returns>
+    Task<bool> TryAdvanceAsync(string nodeId, long unixSeconds, CancellationToken cancellationToken);
+
+    /// <summary>Forgets the node's clock (the node was deleted).</summary>
+    Task ForgetAsync(string nodeId, CancellationToken cancellationToken);
+}
