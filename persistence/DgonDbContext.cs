@@ -16,6 +16,9 @@ public sealed class DgonDbContext(DbContextOptions<DgonDbContext> options) : DbC
     /// <summary>The <c>receipts</c> table.</summary>
     public DbSet<ReceiptEntity> Receipts => Set<ReceiptEntity>();
 
+    /// <summary>The <c>join_tokens</c> table.</summary>
+    public DbSet<JoinTokenEntity> JoinTokens => Set<JoinTokenEntity>();
+
     /// <inheritdoc />
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
@@ -23,6 +26,7 @@ public sealed class DgonDbContext(DbContextOptions<DgonDbContext> options) : DbC
         modelBuilder.ApplyConfiguration(new NodeEntityConfiguration());
         modelBuilder.ApplyConfiguration(new NodeSecretEntityConfiguration());
         modelBuilder.ApplyConfiguration(new ReceiptEntityConfiguration());
+        modelBuilder.ApplyConfiguration(new JoinTokenEntityConfiguration());
     }
 }
 
@@ -52,6 +56,12 @@ public sealed class NodeEntity
 
     /// <summary>Wallet address.</summary>
     public string? WalletAddress { get; set; }
+
+    /// <summary>Enrolled Ed25519 public key (<c>ed25519:</c> + base64), or null.</summary>
+    public string? PublicKey { get; set; }
+
+    /// <summary>Id of the join token that enrolled the node, or null.</summary>
+    public string? EnrolledWith { get; set; }
 
     /// <summary>Ready flag of the last heartbeat.</summary>
     public bool Ready { get; set; }
@@ -95,6 +105,46 @@ public sealed class NodeSecretEntity
 
     /// <summary>When this token was issued.</summary>
     public DateTime CreatedAt { get; set; }
+
+    /// <summary>The token replaced by the last rotation (nonce ‖ ciphertext ‖ tag), or null.</summary>
+    public byte[]? PreviousCiphertext { get; set; }
+
+    /// <summary>Id of the key that encrypted <see cref="PreviousCiphertext"/>.</summary>
+    public string? PreviousKeyId { get; set; }
+
+    /// <summary>Until when the previous token verifies (UTC).</summary>
+    public DateTime? PreviousValidUntil { get; set; }
+}
+
+/// <summary>A row of <c>join_tokens</c> (issue 9). Times are UTC.</summary>
+public sealed class JoinTokenEntity
+{
+    /// <summary>Public id.</summary>
+    public required string Id { get; set; }
+
+    /// <summary>Lowercase hex SHA-256 of the secret.</summary>
+    public required string SecretSha256 { get; set; }
+
+    /// <summary>Description.</summary>
+    public string? Description { get; set; }
+
+    /// <summary>Region constraint.</summary>
+    public string? Region { get; set; }
+
+    /// <summary>Expiry.</summary>
+    public DateTime ExpiresAt { get; set; }
+
+    /// <summary>Use limit.</summary>
+    public int? MaxUses { get; set; }
+
+    /// <summary>Uses so far.</summary>
+    public int Uses { get; set; }
+
+    /// <summary>Revocation time.</summary>
+    public DateTime? RevokedAt { get; set; }
+
+    /// <summary>Creation time.</summary>
+    public DateTime CreatedAt { get; set; }
 }
 
 /// <summary>A row of <c>receipts</c> (seed 000).</summary>
@@ -133,6 +183,8 @@ internal sealed class NodeEntityConfiguration : IEntityTypeConfiguration<NodeEnt
         b.Property(n => n.GreenEnergy).HasColumnName("green_energy");
         b.Property(n => n.AsnHint).HasColumnName("asn_hint");
         b.Property(n => n.WalletAddress).HasColumnName("wallet_address");
+        b.Property(n => n.PublicKey).HasColumnName("public_key");
+        b.Property(n => n.EnrolledWith).HasColumnName("enrolled_with");
         b.Property(n => n.Ready).HasColumnName("ready");
         b.Property(n => n.GpuUtil).HasColumnName("gpu_util");
         b.Property(n => n.MemUsedGb).HasColumnName("mem_used_gb");
@@ -155,6 +207,9 @@ internal sealed class NodeSecretEntityConfiguration : IEntityTypeConfiguration<N
         b.Property(s => s.Ciphertext).HasColumnName("ciphertext");
         b.Property(s => s.KeyId).HasColumnName("key_id");
         b.Property(s => s.CreatedAt).HasColumnName("created_at");
+        b.Property(s => s.PreviousCiphertext).HasColumnName("previous_ciphertext");
+        b.Property(s => s.PreviousKeyId).HasColumnName("previous_key_id");
+        b.Property(s => s.PreviousValidUntil).HasColumnName("previous_valid_until");
         b.HasOne<NodeEntity>().WithOne().HasForeignKey<NodeSecretEntity>(s => s.NodeId).OnDelete(DeleteBehavior.Cascade);
     }
 }
@@ -171,5 +226,23 @@ internal sealed class ReceiptEntityConfiguration : IEntityTypeConfiguration<Rece
         b.Property(r => r.ModelId).HasColumnName("model_id");
         b.Property(r => r.Payload).HasColumnName("payload").HasColumnType("jsonb");
         b.Property(r => r.CreatedAt).HasColumnName("created_at");
+    }
+}
+
+internal sealed class JoinTokenEntityConfiguration : IEntityTypeConfiguration<JoinTokenEntity>
+{
+    public void Configure(EntityTypeBuilder<JoinTokenEntity> b)
+    {
+        b.ToTable("join_tokens");
+        b.HasKey(t => t.Id);
+        b.Property(t => t.Id).HasColumnName("id");
+        b.Property(t => t.SecretSha256).HasColumnName("secret_sha256");
+        b.Property(t => t.Description).HasColumnName("description");
+        b.Property(t => t.Region).HasColumnName("region");
+        b.Property(t => t.ExpiresAt).HasColumnName("expires_at");
+        b.Property(t => t.MaxUses).HasColumnName("max_uses");
+        b.Property(t => t.Uses).HasColumnName("uses");
+        b.Property(t => t.RevokedAt).HasColumnName("revoked_at");
+        b.Property(t => t.CreatedAt).HasColumnName("created_at");
     }
 }

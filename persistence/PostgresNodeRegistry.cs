@@ -17,28 +17,35 @@ public sealed partial class PostgresNodeRegistry(DgonDbContext db, NodeLifecycle
     private const int SweepBatchSize = 500;
 
     /// <inheritdoc />
-    public async Task<NodeRecord> RegisterAsync(NodeRegistration registration, string nodeToken, CancellationToken cancellationToken)
+    public async Task<RegisterOutcome> RegisterAsync(NodeRegistration registration, string nodeToken, RegistrationPrecondition precondition, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(registration);
+        ArgumentNullException.ThrowIfNull(precondition);
         for (var attempt = 1; ; attempt++)
         {
             try
             {
-                return await RegisterOnceAsync(registration, nodeToken, cancellationToken);
+                return await RegisterOnceAsync(registration, nodeToken, precondition, cancellationToken);
             }
             catch (DbUpdateException e) when (attempt < 3 && e.InnerException is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation })
             {
-                // Two first registrations of one id raced; the loser retries as an update.
+                // Two first registrations of one id raced; the loser retries as an update (and meets the precondition).
                 db.ChangeTracker.Clear();
             }
         }
     }
 
-    private async Task<NodeRecord> RegisterOnceAsync(NodeRegistration registration, string nodeToken, CancellationToken ct)
+    private async Task<RegisterOutcome> RegisterOnceAsync(NodeRegistration registration, string nodeToken, RegistrationPrecondition precondition, CancellationToken ct)
     {
         await using var tx = await db.Database.BeginTransactionAsync(ct);
         var now = lifecycle.Now.UtcDateTime;
         var node = await LockAsync(registration.NodeId, ct);
+        if (!precondition.Unconditional && !string.Equals(node?.PublicKey, precondition.ExpectedPublicKey, StringComparison.Ordinal))
+        {
+            // The node changed since the API read it (or it never matched): nothing is written.
+            return new RegisterOutcome(null);
+        }
+
         if (node is null)
         {
             node = new NodeEntity
@@ -60,6 +67,13 @@ public sealed partial class PostgresNodeRegistry(DgonDbContext db, NodeLifecycle
         node.AsnHint = registration.AsnHint;
         node.WalletAddress = registration.WalletAddress;
         node.GreenEnergy = registration.GreenEnergy;
+        node.PublicKey = precondition switch
+        {
+            { Unconditional: true } => registration.PublicKey ?? node.PublicKey,
+            { ExpectedPublicKey: null } => registration.PublicKey, // enrollment: the key it brings
+            _ => node.PublicKey, // proven re-registration keeps the enrolled key
+        };
+        node.EnrolledWith = registration.EnrolledWith ?? node.EnrolledWith;
         node.Ready = false;
         node.RegisteredAt = now;
         node.LastSeenAt = now;
@@ -76,30 +90,135 @@ public sealed partial class PostgresNodeRegistry(DgonDbContext db, NodeLifecycle
             secret.Ciphertext = ciphertext;
             secret.KeyId = protector.KeyId;
             secret.CreatedAt = now;
+            secret.PreviousCiphertext = null;
+            secret.PreviousKeyId = null;
+            secret.PreviousValidUntil = null;
         }
 
         await db.SaveChangesAsync(ct);
         await tx.CommitAsync(ct);
-        return ToRecord(node);
+        return new RegisterOutcome(ToRecord(node));
     }
 
     /// <inheritdoc />
-    /// <exception cref="System.Security.Cryptography.CryptographicException">The stored secret was encrypted with another DGON_SECRET_KEY.</exception>
-    public async Task<string?> GetTokenAsync(string nodeId, CancellationToken cancellationToken)
+    /// <remarks>
+    /// A secret stored under an older key of the ring is re-wrapped under the current key (best effort, guarded by
+    /// its key id so a concurrent registration is never overwritten). A secret no key of the ring can decrypt is
+    /// reported as <see cref="NodeCredentials.SecretUnreadable"/>, not thrown.
+    /// </remarks>
+    public async Task<NodeCredentials?> GetCredentialsAsync(string nodeId, CancellationToken cancellationToken)
     {
-        var secret = await db.NodeSecrets.AsNoTracking().SingleOrDefaultAsync(s => s.NodeId == nodeId, cancellationToken);
-        if (secret is null)
+        var row = await db.Nodes.AsNoTracking()
+            .Where(n => n.Id == nodeId)
+            .Select(n => new { n.PublicKey, Secret = db.NodeSecrets.FirstOrDefault(s => s.NodeId == n.Id) })
+            .SingleOrDefaultAsync(cancellationToken);
+        if (row is null)
         {
             return null;
         }
 
-        if (secret.KeyId != protector.KeyId)
+        if (row.Secret is not { } secret)
         {
-            throw new System.Security.Cryptography.CryptographicException(
-                $"node secret of '{nodeId}' was encrypted with key {secret.KeyId}, but DGON_SECRET_KEY is key {protector.KeyId}");
+            return new NodeCredentials([], row.PublicKey);
         }
 
-        return protector.Unprotect(nodeId, secret.Ciphertext);
+        var tokens = new List<string>(2);
+        try
+        {
+            tokens.Add(protector.Unprotect(nodeId, secret.Ciphertext, secret.KeyId));
+            if (secret.PreviousCiphertext is { } previous && secret.PreviousKeyId is { } previousKey
+                && secret.PreviousValidUntil is { } until && Utc(until) > lifecycle.Now)
+            {
+                tokens.Add(protector.Unprotect(nodeId, previous, previousKey));
+            }
+        }
+        catch (System.Security.Cryptography.CryptographicException e)
+        {
+            LogSecretUnreadable(nodeId, secret.KeyId, e.Message);
+            return new NodeCredentials([], row.PublicKey, SecretUnreadable: true);
+        }
+
+        if (secret.KeyId != protector.KeyId)
+        {
+            await RewrapAsync(nodeId, secret.KeyId, tokens[0], cancellationToken);
+        }
+
+        return new NodeCredentials(tokens, row.PublicKey);
+    }
+
+    private async Task RewrapAsync(string nodeId, string oldKeyId, string token, CancellationToken ct)
+    {
+        var ciphertext = protector.Protect(nodeId, token);
+        var rows = await db.Database.ExecuteSqlAsync(
+            $"UPDATE node_secrets SET ciphertext = {ciphertext}, key_id = {protector.KeyId} WHERE node_id = {nodeId} AND key_id = {oldKeyId}", ct);
+        if (rows > 0)
+        {
+            LogRewrapped(nodeId, oldKeyId, protector.KeyId);
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<bool> RotateTokenAsync(string nodeId, string newToken, DateTimeOffset previousValidUntil, CancellationToken cancellationToken)
+    {
+        await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
+        if (await LockAsync(nodeId, cancellationToken) is null)
+        {
+            return false;
+        }
+
+        var now = lifecycle.Now.UtcDateTime;
+        var ciphertext = protector.Protect(nodeId, newToken);
+        var secret = await db.NodeSecrets.FindAsync([nodeId], cancellationToken);
+        if (secret is null)
+        {
+            db.NodeSecrets.Add(new NodeSecretEntity { NodeId = nodeId, Ciphertext = ciphertext, KeyId = protector.KeyId, CreatedAt = now });
+        }
+        else
+        {
+            secret.PreviousCiphertext = secret.Ciphertext;
+            secret.PreviousKeyId = secret.KeyId;
+            secret.PreviousValidUntil = previousValidUntil.UtcDateTime;
+            secret.Ciphertext = ciphertext;
+            secret.KeyId = protector.KeyId;
+            secret.CreatedAt = now;
+        }
+
+        await db.SaveChangesAsync(cancellationToken);
+        await tx.CommitAsync(cancellationToken);
+        return true;
+    }
+
+    /// <inheritdoc />
+    public async Task<bool> ResetIdentityAsync(string nodeId, CancellationToken cancellationToken)
+    {
+        await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
+        var node = await LockAsync(nodeId, cancellationToken);
+        if (node is null)
+        {
+            return false;
+        }
+
+        node.PublicKey = null;
+        node.UpdatedAt = lifecycle.Now.UtcDateTime;
+        await db.SaveChangesAsync(cancellationToken);
+        await db.Database.ExecuteSqlAsync($"DELETE FROM node_secrets WHERE node_id = {nodeId}", cancellationToken);
+        await tx.CommitAsync(cancellationToken);
+        return true;
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<string>> DeleteNeverSeenAsync(DateTimeOffset registeredBefore, CancellationToken cancellationToken)
+    {
+        var cutoff = registeredBefore.UtcDateTime;
+        // node_secrets go with ON DELETE CASCADE; the request clock has no foreign key and goes explicitly.
+        var ids = await db.Database.SqlQuery<string>($"""
+            WITH gone AS (
+                DELETE FROM nodes WHERE status = 'pending' AND last_heartbeat IS NULL AND registered_at < {cutoff}
+                RETURNING id)
+            , clock AS (DELETE FROM node_request_clock c USING gone WHERE c.node_id = gone.id)
+            SELECT id AS "Value" FROM gone
+            """).ToListAsync(cancellationToken);
+        return ids;
     }
 
     /// <inheritdoc />
@@ -202,6 +321,7 @@ public sealed partial class PostgresNodeRegistry(DgonDbContext db, NodeLifecycle
         GreenEnergy = n.GreenEnergy,
         AsnHint = n.AsnHint,
         WalletAddress = n.WalletAddress,
+        PublicKey = n.PublicKey,
         Ready = n.Ready,
         LastHeartbeat = n.LastHeartbeat is { } hb ? Utc(hb) : null,
         Metrics = new NodeMetrics(n.GpuUtil, n.MemUsedGb, n.P95Ms),
@@ -209,6 +329,12 @@ public sealed partial class PostgresNodeRegistry(DgonDbContext db, NodeLifecycle
         RegisteredAt = Utc(n.RegisteredAt),
     };
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Node {NodeId}: {Count} HMAC failures since {Since:o} (last: {Reason}); standalone mode does not quarantine")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Node {NodeId}: its secret (key {KeyId}) cannot be decrypted with DGON_SECRET_KEY ({Error}); it must re-register with its node key")]
+    private partial void LogSecretUnreadable(string nodeId, string keyId, string error);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Node {NodeId}: secret re-wrapped from key {OldKeyId} to {NewKeyId}")]
+    private partial void LogRewrapped(string nodeId, string oldKeyId, string newKeyId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Node {NodeId}: {Count} key-bound failures (replays) since {Since:o} (last: {Reason}); standalone mode does not quarantine")]
     private partial void LogAuthFailures(string nodeId, int count, DateTimeOffset since, string reason);
 }

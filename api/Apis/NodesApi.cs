@@ -1,6 +1,7 @@
 using System.Buffers.Text;
 using System.Globalization;
 using System.Text;
+using Dgon.Api.Auth;
 using Dgon.Api.Configuration;
 using Dgon.Api.Http;
 using Dgon.Api.Observability;
@@ -30,22 +31,38 @@ public static partial class NodesApi
         var group = app.MapGroup("/v1/nodes").WithTags("Nodes");
 
         group.MapPost("/register", RegisterAsync)
+            .RequireRateLimiting(ServiceCollectionExtensions.RegisterRateLimit)
             .WithName("RegisterNode")
-            .WithSummary("Register (or re-register) a node; returns its fresh HMAC token once")
+            .WithSummary("Enroll a node (Authorization: Bearer <join token>) or re-register it (X-Node-Proof by its key); returns its fresh HMAC token once")
             .Accepts<RegisterRequest>("application/json")
             .Produces<RegisterResponse>()
             .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status403Forbidden)
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .ProducesProblem(StatusCodes.Status429TooManyRequests)
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
             .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
             .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
 
+        group.MapPost("/rotate-token", RotateTokenAsync)
+            .RequireRateLimiting(ServiceCollectionExtensions.RegisterRateLimit)
+            .WithName("RotateNodeToken")
+            .WithSummary("Key-signed (X-Node-Proof): issue a fresh HMAC token; the previous one keeps working for the overlap window")
+            .Accepts<object>("application/json")
+            .Produces<RotateTokenResponse>()
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
+            .ProducesProblem(StatusCodes.Status429TooManyRequests);
+
         ApiMetrics.CountOutcomes(group.MapPost("/heartbeat", HeartbeatAsync), (m, result) => m.Heartbeat(result), ServiceCollectionExtensions.StatusForException)
             .WithName("NodeHeartbeat")
-            .WithSummary("Signed heartbeat (X-Node-Id, X-Node-Ts, X-Node-Auth); returns the node's phase")
+            .WithSummary("Signed heartbeat (X-Node-Id, X-Node-Ts, X-Node-Auth v1 or v2; each X-Node-Ts later than the last); returns the node's phase")
             .Accepts<HeartbeatRequest>("application/json")
             .Produces<HeartbeatResponse>()
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status429TooManyRequests)
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
             .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
 
@@ -58,35 +75,181 @@ public static partial class NodesApi
         return app;
     }
 
-    private static async Task<IResult> RegisterAsync(HttpRequest request, INodeRegistry registry, AuthFailureWindow failures, ILoggerFactory loggers, CancellationToken ct)
+    private static async Task<IResult> RegisterAsync(
+        HttpRequest request,
+        INodeRegistry registry,
+        IJoinTokenStore joinTokens,
+        SignedRequestReader reader,
+        AdminCredential admin,
+        NodeRequestLimits limits,
+        DgonApiOptions options,
+        AuthFailureWindow failures,
+        ILoggerFactory loggers,
+        CancellationToken ct)
     {
-        var parsed = await JsonBody.ReadValidAsync(request, DgonJsonContext.Default.RegisterRequest, ContractValidator.Validate, ct);
+        using var slot = await limits.RegistrationSlotAsync(ct);
+        if (slot is null)
+        {
+            return Problems.RateLimited(TimeSpan.FromSeconds(1), "too many registrations are in progress");
+        }
+
+        var raw = await JsonBody.ReadAsync(request, ct);
+        if (raw.Error is not null)
+        {
+            return raw.Error;
+        }
+
+        var parsed = JsonBody.ParseValid(raw.Value, DgonJsonContext.Default.RegisterRequest, ContractValidator.Validate);
         if (parsed.Error is not null)
         {
             return parsed.Error;
         }
 
         var body = parsed.Value!;
+        var nodeId = body.NodeId!;
+        var bearer = BearerAuthenticationHandler.BearerToken(request);
+        var address = NodeRequestLimits.ClientAddress(request.HttpContext);
+        string? enrolledWith = null;
+        RegistrationPrecondition precondition;
+        string how;
+        if (options.Trust.OpenRegistration || admin.Matches(bearer))
+        {
+            precondition = RegistrationPrecondition.Any;
+            how = options.Trust.OpenRegistration ? "open registration" : "admin";
+        }
+        else if ((await registry.GetCredentialsAsync(nodeId, ct))?.PublicKey is { } enrolledKey)
+        {
+            // Enrolled: only the key holder (or an admin) may re-register, rotate or change the wallet.
+            if (body.PublicKey is { } offered && !string.Equals(offered, enrolledKey, StringComparison.Ordinal))
+            {
+                return Problems.KeyMismatch(nodeId);
+            }
+
+            var proof = await reader.VerifyKeyProofAsync(request, nodeId, enrolledKey, raw.Value, ct);
+            switch (proof)
+            {
+                case KeyProofResult.Ok:
+                    break;
+                case KeyProofResult.Replayed:
+                    return Problems.Unauthorized(NodeAuthResult.Replayed);
+                default:
+                    return Problems.ProofRequired(nodeId, proof switch
+                    {
+                        KeyProofResult.Missing => $"the request carries no {NodeKeyProof.ProofHeader}",
+                        KeyProofResult.WrongNode => $"{NodeAuth.NodeIdHeader} does not name this node",
+                        KeyProofResult.StaleTimestamp => $"{NodeAuth.TimestampHeader} is not within 120 s of server time",
+                        _ => $"the {NodeKeyProof.ProofHeader} signature does not verify under the enrolled key",
+                    });
+            }
+
+            precondition = RegistrationPrecondition.KeyIs(enrolledKey);
+            how = "key proof";
+        }
+        else
+        {
+            // New (or reset) node: a join token enrolls it.
+            if (bearer is null)
+            {
+                return Problems.JoinTokenRequired();
+            }
+
+            if (!JoinTokens.TryParse(bearer, out var joinToken))
+            {
+                limits.RecordFailure(address);
+                return Problems.JoinTokenRefused(JoinTokenCheck.Malformed);
+            }
+
+            var check = await joinTokens.TryConsumeAsync(joinToken, body.Region!, ct);
+            if (check != JoinTokenCheck.Ok)
+            {
+                limits.RecordFailure(address);
+                return Problems.JoinTokenRefused(check, body.Region);
+            }
+
+            precondition = RegistrationPrecondition.Keyless;
+            enrolledWith = joinToken.Id;
+            how = $"join token {joinToken.Id}";
+        }
+
         NodeRuntimes.TryParse(body.Runtime, out var runtime);
         var registration = new NodeRegistration(
-            body.NodeId!,
+            nodeId,
             body.Region!,
             runtime,
             NullIfEmpty(body.AsnHint),
             NullIfEmpty(body.WalletAddress),
-            body.GreenEnergy ?? false);
+            body.GreenEnergy ?? false,
+            body.PublicKey,
+            enrolledWith);
         var token = NodeAuth.NewToken();
-        var node = await registry.RegisterAsync(registration, token, ct);
+        var outcome = await registry.RegisterAsync(registration, token, precondition, ct);
+        if (outcome.Node is not { } node)
+        {
+            return Problems.ProofRequired(nodeId, "another registration enrolled it meanwhile");
+        }
+
         failures.Reset(node.Id); // a fresh token starts a fresh count
-        LogRegistered(loggers.CreateLogger(typeof(NodesApi)), node.Id, node.Region, node.Runtime.ToWire(), node.Phase.ToWire());
+        LogRegistered(loggers.CreateLogger(typeof(NodesApi)), node.Id, node.Region, node.Runtime.ToWire(), node.Phase.ToWire(), how);
 
         request.HttpContext.Response.Headers.CacheControl = "no-store";
         return TypedResults.Json(new RegisterResponse("registered", node.Id, token), DgonJsonContext.Default.RegisterResponse);
     }
 
+    private static async Task<IResult> RotateTokenAsync(
+        HttpRequest request, INodeRegistry registry, SignedRequestReader reader, DgonApiOptions options, TimeProvider clock, ILoggerFactory loggers, CancellationToken ct)
+    {
+        var raw = await JsonBody.ReadAsync(request, ct);
+        if (raw.Error is not null)
+        {
+            return raw.Error;
+        }
+
+        var nodeId = request.Headers[NodeAuth.NodeIdHeader].ToString();
+        var credentials = ContractValidator.IsValidNodeId(nodeId) ? await registry.GetCredentialsAsync(nodeId, ct) : null;
+        if (credentials is null)
+        {
+            return Problems.Unauthorized(string.IsNullOrEmpty(nodeId) ? NodeAuthResult.MissingHeaders : NodeAuthResult.UnknownNode);
+        }
+
+        if (credentials.PublicKey is not { } key)
+        {
+            return Problems.BadProof($"node '{nodeId}' has no enrolled key; enroll it with a join token first");
+        }
+
+        var proof = await reader.VerifyKeyProofAsync(request, nodeId, key, raw.Value, ct);
+        if (proof != KeyProofResult.Ok)
+        {
+            return proof == KeyProofResult.Replayed
+                ? Problems.Unauthorized(NodeAuthResult.Replayed)
+                : Problems.BadProof(proof switch
+                {
+                    KeyProofResult.Missing => $"{NodeAuth.NodeIdHeader}, {NodeAuth.TimestampHeader} and {NodeKeyProof.ProofHeader} are required",
+                    KeyProofResult.StaleTimestamp => $"{NodeAuth.TimestampHeader} is not within 120 s of server time",
+                    _ => $"the {NodeKeyProof.ProofHeader} signature does not verify under the enrolled key",
+                });
+        }
+
+        var parsed = JsonBody.Parse(raw.Value, DgonJsonContext.Default.JsonElement);
+        if (parsed.Error is not null)
+        {
+            return parsed.Error;
+        }
+
+        var token = NodeAuth.NewToken();
+        var until = clock.GetUtcNow() + options.Trust.RotationOverlap;
+        if (!await registry.RotateTokenAsync(nodeId, token, until, ct))
+        {
+            return Problems.Unauthorized(NodeAuthResult.UnknownNode);
+        }
+
+        LogRotated(loggers.CreateLogger(typeof(NodesApi)), nodeId, until);
+        request.HttpContext.Response.Headers.CacheControl = "no-store";
+        return TypedResults.Json(new RotateTokenResponse(nodeId, token, until.UtcDateTime), DgonJsonContext.Default.RotateTokenResponse);
+    }
+
     private static async Task<IResult> HeartbeatAsync(HttpRequest request, SignedRequestReader reader, INodeRegistry registry, ILoggerFactory loggers, CancellationToken ct)
     {
-        var signed = await reader.ReadAsync(request, DgonJsonContext.Default.HeartbeatRequest, ContractValidator.Validate, ct);
+        var signed = await reader.ReadAsync(request, DgonJsonContext.Default.HeartbeatRequest, ContractValidator.Validate, ReplayRule.Clocked, ct);
         if (signed.Error is not null)
         {
             return signed.Error;
@@ -201,6 +364,7 @@ public static partial class NodesApi
             Ready = node.Ready,
             AsnHint = node.AsnHint,
             WalletAddress = node.WalletAddress,
+            HasKey = node.PublicKey is not null,
             GpuUtil = node.Metrics.GpuUtil,
             MemUsedGb = node.Metrics.MemUsedGb,
             P95Ms = node.Metrics.P95Ms,
@@ -226,8 +390,11 @@ public static partial class NodesApi
 
     private static string? NullIfEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Node {NodeId} registered (region {Region}, runtime {Runtime}, phase {Phase})")]
-    private static partial void LogRegistered(ILogger logger, string nodeId, string region, string runtime, string phase);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Node {NodeId} registered (region {Region}, runtime {Runtime}, phase {Phase}) by {How}")]
+    private static partial void LogRegistered(ILogger logger, string nodeId, string region, string runtime, string phase, string how);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Node {NodeId} rotated its token; the previous one works until {Until:o}")]
+    private static partial void LogRotated(ILogger logger, string nodeId, DateTimeOffset until);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Node {NodeId} phase {From} -> {To} ({Reason})")]
     private static partial void LogPhaseChanged(ILogger logger, string nodeId, string from, string to, string reason);

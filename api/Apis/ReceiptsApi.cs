@@ -33,7 +33,7 @@ public static partial class ReceiptsApi
 
     private static async Task<IResult> IngestAsync(HttpRequest request, SignedRequestReader reader, IReceiptStore store, ILoggerFactory loggers, CancellationToken ct)
     {
-        var signed = await reader.ReadAsync(request, DgonJsonContext.Default.ReceiptRequest, ContractValidator.Validate, ct);
+        var signed = await reader.ReadAsync(request, DgonJsonContext.Default.ReceiptRequest, ContractValidator.Validate, ReplayRule.Idempotent, ct);
         if (signed.Error is not null)
         {
             return signed.Error;

@@ -24,10 +24,14 @@ public sealed record DgonApiOptions
     public required string ConnectionString { get; init; }
 
     /// <summary>
-    /// AES-256 key for node secrets at rest, from <c>DGON_SECRET_KEY</c> (base64, 32 bytes). Required in standalone
-    /// mode; null in Kubernetes mode, where node secrets are Kubernetes Secrets.
+    /// AES-256 key ring for node secrets at rest, from <c>DGON_SECRET_KEY</c>: comma-separated base64 keys of 32
+    /// bytes, the first one current (new secrets), the others still decrypting (issue 9). Required in standalone
+    /// mode; empty in Kubernetes mode, where node secrets are Kubernetes Secrets.
     /// </summary>
-    public required byte[]? SecretKey { get; init; }
+    public required IReadOnlyList<byte[]> SecretKeys { get; init; }
+
+    /// <summary>Node trust: join tokens, admin token, open modes, rate limits, proxies (issue 9).</summary>
+    public required NodeTrustOptions Trust { get; init; }
 
     /// <summary>Where nodes are written: <c>DGON_REGISTRY</c> = <c>standalone</c> (default) or <c>kubernetes</c>.</summary>
     public RegistryMode Registry { get; init; } = RegistryMode.Standalone;
@@ -66,7 +70,7 @@ public sealed record DgonApiOptions
         };
 
         var keyText = configuration["DGON_SECRET_KEY"];
-        byte[]? key = null;
+        var keys = new List<byte[]>();
         if (registry == RegistryMode.Standalone && string.IsNullOrWhiteSpace(keyText))
         {
             throw new InvalidOperationException("DGON_SECRET_KEY is not set: give 32 random bytes in base64 (e.g. `openssl rand -base64 32`); it encrypts node secrets at rest");
@@ -74,18 +78,24 @@ public sealed record DgonApiOptions
 
         if (registry == RegistryMode.Standalone)
         {
-            try
+            foreach (var (part, index) in keyText!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select((p, i) => (p, i + 1)))
             {
-                key = Convert.FromBase64String(keyText!.Trim());
-            }
-            catch (FormatException)
-            {
-                throw new InvalidOperationException("DGON_SECRET_KEY is not valid base64: give 32 random bytes in base64");
-            }
+                byte[] key;
+                try
+                {
+                    key = Convert.FromBase64String(part);
+                }
+                catch (FormatException)
+                {
+                    throw new InvalidOperationException($"DGON_SECRET_KEY key {index} is not valid base64: give 32 random bytes in base64 (comma-separated, the current key first)");
+                }
 
-            if (key.Length != 32)
-            {
-                throw new InvalidOperationException($"DGON_SECRET_KEY decodes to {key.Length} bytes; it must be 32 (AES-256)");
+                if (key.Length != 32)
+                {
+                    throw new InvalidOperationException($"DGON_SECRET_KEY key {index} decodes to {key.Length} bytes; it must be 32 (AES-256)");
+                }
+
+                keys.Add(key);
             }
         }
 
@@ -105,8 +115,9 @@ public sealed record DgonApiOptions
 
         return new DgonApiOptions
         {
-            ConnectionString = DatabaseUrl.ToConnectionString(databaseUrl),
-            SecretKey = key,
+            ConnectionString = DatabaseConnection(configuration, DatabaseUrl.ToConnectionString(databaseUrl)),
+            SecretKeys = keys,
+            Trust = NodeTrustOptions.FromConfiguration(configuration),
             CorsOrigins = origins,
             Registry = registry,
             // Kubernetes mode records heartbeats at most once per refresh interval (issue 3), hence the record lag.
@@ -121,6 +132,50 @@ public sealed record DgonApiOptions
         };
     }
 
+
+    /// <summary>
+    /// Adds the API's session limits to the connection string (issue 9): <c>lock_timeout</c> 2 s
+    /// (<c>DGON_DB_LOCK_TIMEOUT_MS</c>) and <c>statement_timeout</c> 10 s (<c>DGON_DB_STATEMENT_TIMEOUT_MS</c>), so a pile-up
+    /// on one row fails fast with 503 instead of holding connections; pool size <c>DGON_DB_POOL_SIZE</c> (default 30)
+    /// unless the URL sets one. The pool must fit in the server's <c>max_connections</c> for all replicas together;
+    /// the API warns at start-up when one replica's pool alone does not.
+    /// </summary>
+    private static string DatabaseConnection(IConfiguration configuration, string connectionString)
+    {
+        var builder = new Npgsql.NpgsqlConnectionStringBuilder(connectionString);
+        var lockTimeout = Milliseconds(configuration, "DGON_DB_LOCK_TIMEOUT_MS", 2000);
+        var statementTimeout = Milliseconds(configuration, "DGON_DB_STATEMENT_TIMEOUT_MS", 10000);
+        var session = $"-c lock_timeout={lockTimeout} -c statement_timeout={statementTimeout}";
+        builder.Options = string.IsNullOrEmpty(builder.Options) ? session : builder.Options + " " + session;
+        if (Settings.Optional(configuration["DGON_DB_POOL_SIZE"]) is { } poolText)
+        {
+            builder.MaxPoolSize = int.TryParse(poolText, NumberStyles.None, CultureInfo.InvariantCulture, out var pool) && pool is >= 2 and <= 1000
+                ? pool
+                : throw new InvalidOperationException($"DGON_DB_POOL_SIZE must be an integer from 2 to 1000; got '{poolText}'");
+        }
+        else if (!connectionString.Contains("Maximum Pool Size", StringComparison.OrdinalIgnoreCase))
+        {
+            builder.MaxPoolSize = DefaultPoolSize;
+        }
+
+        return builder.ConnectionString;
+    }
+
+    /// <summary>Default PostgreSQL connection pool size per API replica.</summary>
+    public const int DefaultPoolSize = 30;
+
+    private static int Milliseconds(IConfiguration configuration, string name, int defaultValue)
+    {
+        var text = Settings.Optional(configuration[name]);
+        if (text is null)
+        {
+            return defaultValue;
+        }
+
+        return int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var ms) && ms is >= 1 and <= 600_000
+            ? ms
+            : throw new InvalidOperationException($"{name} must be milliseconds from 1 to 600000; got '{text}'");
+    }
 }
 
 /// <summary>Where the API writes nodes (<c>DGON_REGISTRY</c>).</summary>

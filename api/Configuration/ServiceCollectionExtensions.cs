@@ -1,4 +1,5 @@
 using Dgon.Api.Apis;
+using Dgon.Api.Auth;
 using Dgon.Api.Http;
 using Dgon.Api.Lifecycle;
 using Dgon.Api.Kubernetes;
@@ -16,9 +17,15 @@ using Microsoft.EntityFrameworkCore;
 namespace Dgon.Api.Configuration;
 
 /// <summary>Wiring of the API's services and middleware, so that Program.cs reads as a table of contents.</summary>
-public static class ServiceCollectionExtensions
+public static partial class ServiceCollectionExtensions
 {
     private const string CorsPolicy = "dashboard";
+
+    /// <summary>Rate-limiting policy of registrations and token rotations: a token bucket per client address (<see cref="RateLimitOptions.Register"/>).</summary>
+    public const string RegisterRateLimit = "register";
+
+    /// <summary>Rate-limiting policy of admin calls: a token bucket per client address (<see cref="RateLimitOptions.Admin"/>).</summary>
+    public const string AdminRateLimit = "admin";
 
     /// <summary>
     /// Registers options, PostgreSQL persistence (receipts and node reads in both modes), the node registry of the
@@ -48,6 +55,31 @@ public static class ServiceCollectionExtensions
         services.AddSingleton(options.Lifecycle);
         services.AddSingleton<NodeLifecycle>();
         services.AddSingleton(new AuthFailureWindow(options.AuthFailures));
+        services.AddSingleton(options.Trust);
+        services.AddSingleton<NodeRequestLimits>();
+        services.AddSingleton<AdminCredential>();
+        services.AddAuthentication(BearerAuthenticationHandler.SchemeName)
+            .AddScheme<Microsoft.AspNetCore.Authentication.AuthenticationSchemeOptions, BearerAuthenticationHandler>(BearerAuthenticationHandler.SchemeName, null);
+        services.AddAuthorizationBuilder()
+            .AddPolicy(BearerAuthenticationHandler.AdminPolicy, policy => policy.RequireRole(BearerAuthenticationHandler.AdminRole));
+        services.AddRateLimiter(limiter =>
+        {
+            var limits = options.Trust.RateLimits;
+            limiter.AddPolicy(RegisterRateLimit, http => AddressBucket(http, limits.Enabled, limits.Register));
+            limiter.AddPolicy(AdminRateLimit, http => AddressBucket(http, limits.Enabled, limits.Admin));
+            limiter.OnRejected = (context, _) =>
+            {
+                var wait = context.Lease.TryGetMetadata(System.Threading.RateLimiting.MetadataName.RetryAfter, out var retry) ? retry : TimeSpan.FromSeconds(1);
+                return new ValueTask(Problems.RateLimited(wait, "too many requests from this address").ExecuteAsync(context.HttpContext));
+            };
+        });
+        services.Configure<Microsoft.AspNetCore.Builder.ForwardedHeadersOptions>(forwarded =>
+        {
+            forwarded.ForwardedHeaders = Microsoft.AspNetCore.HttpOverrides.ForwardedHeaders.XForwardedFor | Microsoft.AspNetCore.HttpOverrides.ForwardedHeaders.XForwardedProto;
+            options.Trust.ApplyTo(forwarded);
+        });
+        services.AddHsts(hsts => hsts.MaxAge = TimeSpan.FromDays(365));
+        services.AddScoped<INodeRequestClock, PostgresNodeRequestClock>();
 
         // PostgreSQL in both modes: receipts, and the node listing/summary (Kubernetes mode: the operator's mirror).
         services.AddSingleton(sp => new SqlMigrator(options.ConnectionString, sp.GetRequiredService<ILogger<SqlMigrator>>()));
@@ -59,7 +91,8 @@ public static class ServiceCollectionExtensions
 
         if (options.Registry == RegistryMode.Standalone)
         {
-            services.AddSingleton(new NodeSecretProtector(options.SecretKey!));
+            services.AddSingleton(new NodeSecretProtector(options.SecretKeys));
+            services.AddScoped<IJoinTokenStore, PostgresJoinTokenStore>();
             services.AddScoped<PostgresNodeRegistry>();
             services.AddScoped<INodeRegistry>(sp => sp.GetRequiredService<PostgresNodeRegistry>());
             services.AddScoped<INodeLifecycleSweep>(sp => sp.GetRequiredService<PostgresNodeRegistry>());
@@ -79,7 +112,9 @@ public static class ServiceCollectionExtensions
         services.ConfigureHttpJsonOptions(json => json.SerializerOptions.TypeInfoResolverChain.Insert(0, DgonJsonContext.Default));
         services.AddProblemDetails(o => o.CustomizeProblemDetails = Problems.Customize);
         services.AddOpenApi();
-        services.AddHealthChecks().AddDbContextCheck<DgonDbContext>("database", tags: ["ready"]);
+        services.AddHealthChecks()
+            .AddDbContextCheck<DgonDbContext>("database", tags: ["ready"])
+            .AddCheck<NodeTrustHealthCheck>("node-trust", tags: ["ready"]);
         services.AddCors(cors => cors.AddPolicy(CorsPolicy, policy =>
         {
             if (options.CorsOrigins.Contains("*"))
@@ -91,7 +126,7 @@ public static class ServiceCollectionExtensions
                 policy.WithOrigins([.. options.CorsOrigins]);
             }
 
-            policy.WithMethods("GET", "POST").AllowAnyHeader().WithExposedHeaders("Link");
+            policy.WithMethods("GET", "POST", "DELETE").AllowAnyHeader().WithExposedHeaders("Link", "Retry-After");
         }));
         return builder;
     }
@@ -108,20 +143,53 @@ public static class ServiceCollectionExtensions
     public static WebApplication MapDgonApi(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
+        var trust = app.Services.GetRequiredService<NodeTrustOptions>();
+        app.UseForwardedHeaders();
         app.UseExceptionHandler(new ExceptionHandlerOptions { StatusCodeSelector = StatusForException });
+        if (trust.Hsts)
+        {
+            app.UseHsts();
+        }
+
         app.UseStatusCodePages();
         app.UseCors(CorsPolicy);
+        app.UseAuthentication();
+        app.UseAuthorization();
+        app.UseRateLimiter();
+        WarnAboutOpenModes(app, trust);
+        _ = app.Services.GetRequiredService<AdminCredential>(); // resolve (or generate) the admin token at start-up
 
         app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false }).WithTags("Health");
-        app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready") }).WithTags("Health");
+        app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready"), ResponseWriter = NodeTrustHealthCheck.WriteJsonAsync }).WithTags("Health");
         app.MapOpenApi();
         app.MapPrometheusMetrics().WithTags("Health");
 
         app.MapNodesApi();
         app.MapReceiptsApi();
         app.MapSummaryApi();
+        app.MapAdminApi();
         return app;
     }
+
+    private static System.Threading.RateLimiting.RateLimitPartition<string> AddressBucket(HttpContext http, bool enabled, TokenBucket bucket)
+    {
+        var address = NodeRequestLimits.ClientAddress(http);
+        return enabled
+            ? System.Threading.RateLimiting.RateLimitPartition.GetTokenBucketLimiter(address, _ => NodeRequestLimits.BucketOptions(bucket))
+            : System.Threading.RateLimiting.RateLimitPartition.GetNoLimiter(address);
+    }
+
+    private static void WarnAboutOpenModes(WebApplication app, NodeTrustOptions trust)
+    {
+        var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Dgon.Api.Security");
+        foreach (var warning in NodeTrustHealthCheck.Warnings(trust))
+        {
+            LogOpenMode(logger, warning);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "SECURITY WARNING: {Warning}")]
+    private static partial void LogOpenMode(ILogger logger, string warning);
 
     // Only an unreachable or overloaded database is the client's cue to retry (503); anything else is our bug (500).
     // The same holds for the Kubernetes API server (unreachable, 5xx, 429) and caches that are not synced yet.
@@ -132,6 +200,9 @@ public static class ServiceCollectionExtensions
     public static int StatusForException(Exception e) => e switch
     {
         Npgsql.NpgsqlException { IsTransient: true } or TimeoutException => StatusCodes.Status503ServiceUnavailable,
+        // lock_timeout / statement_timeout (issue 9): a pile-up on one row fails fast; the client retries.
+        Npgsql.PostgresException { SqlState: "55P03" or "57014" } => StatusCodes.Status503ServiceUnavailable,
+        { InnerException: Npgsql.PostgresException { SqlState: "55P03" or "57014" } } => StatusCodes.Status503ServiceUnavailable,
         KubernetesNotReadyException or HttpRequestException => StatusCodes.Status503ServiceUnavailable,
         KubeApiException { StatusCode: System.Net.HttpStatusCode.TooManyRequests } => StatusCodes.Status503ServiceUnavailable,
         KubeApiException k when (int)k.StatusCode >= 500 => StatusCodes.Status503ServiceUnavailable,

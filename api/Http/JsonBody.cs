@@ -25,15 +25,16 @@ public readonly record struct BodyResult<T>(T? Value, IResult? Error)
 public static class JsonBody
 {
     /// <summary>
-    /// Checks Content-Type (absent or JSON, else 415) and reads the whole body, at most
+    /// Checks Content-Type (JSON required, else 415: a missing Content-Type makes a "simple" cross-site request that
+    /// needs no CORS preflight, issue 9) and reads the whole body, at most
     /// <see cref="DgonApiOptions.MaxRequestBodyBytes"/> (else 413).
     /// </summary>
     public static async Task<BodyResult<byte[]>> ReadAsync(HttpRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
-        if (request.ContentType is { Length: > 0 } contentType && !IsJson(contentType))
+        if (request.ContentType is not { Length: > 0 } contentType || !IsJson(contentType))
         {
-            return BodyResult<byte[]>.Fail(Problems.UnsupportedMediaType(contentType));
+            return BodyResult<byte[]>.Fail(Problems.UnsupportedMediaType(request.ContentType));
         }
 
         const long limit = DgonApiOptions.MaxRequestBodyBytes;
@@ -93,6 +94,13 @@ public static class JsonBody
             if (document.RootElement.ValueKind != JsonValueKind.Object)
             {
                 return BodyResult<T>.Fail(Problems.Validation(new Dictionary<string, string[]> { ["$"] = ["the body must be a JSON object"] }));
+            }
+
+            // PostgreSQL text and jsonb cannot hold U+0000: name the field instead of failing at the write (a 500).
+            if (Domain.Validation.ContractValidator.FindNul(document.RootElement, "$") is { } nul)
+            {
+                var field = nul.StartsWith("$.", StringComparison.Ordinal) ? nul[2..] : nul;
+                return BodyResult<T>.Fail(Problems.Validation(new Dictionary<string, string[]> { [field] = ["must not contain the character U+0000"] }));
             }
 
             try

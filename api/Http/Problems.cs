@@ -44,9 +44,12 @@ public static class Problems
             "Connection",
             "close");
 
-    /// <summary>415: a Content-Type other than JSON.</summary>
+    /// <summary>415: a Content-Type other than JSON, or none (issue 9: a body without one needs no CORS preflight).</summary>
     public static IResult UnsupportedMediaType(string? contentType) =>
-        Problem(StatusCodes.Status415UnsupportedMediaType, "unsupported-media-type", "Unsupported media type", $"Content-Type '{contentType}' is not supported; send application/json");
+        Problem(StatusCodes.Status415UnsupportedMediaType, "unsupported-media-type", "Unsupported media type",
+            string.IsNullOrEmpty(contentType)
+                ? "Content-Type is missing; send Content-Type: application/json"
+                : $"Content-Type '{contentType}' is not supported; send application/json");
 
     /// <summary>
     /// 401 for a node request that failed authentication (seed 000: missing headers, unknown node, stale ts or bad MAC).
@@ -59,11 +62,73 @@ public static class Problems
             NodeAuthResult.InvalidTimestamp => ("invalid-timestamp", "Invalid timestamp", $"{NodeAuth.TimestampHeader} must be unix seconds (a decimal integer)"),
             NodeAuthResult.StaleTimestamp => ("stale-timestamp", "Stale timestamp", $"{NodeAuth.TimestampHeader} differs from server time by more than {NodeAuth.MaxClockSkew.TotalSeconds:0} s; check the node's clock"),
             NodeAuthResult.UnknownNode => ("unknown-node", "Unknown node", "no node with this id is registered; register it first"),
-            NodeAuthResult.BadSignature => ("bad-signature", "Bad signature", $"{NodeAuth.SignatureHeader} is not the HMAC-SHA256 of body + timestamp under this node's token"),
+            NodeAuthResult.BadSignature => ("bad-signature", "Bad signature", $"{NodeAuth.SignatureHeader} is not a valid HMAC-SHA256 (v1: body + timestamp; v2: the canonical request) under this node's token"),
+            NodeAuthResult.Replayed => ("replayed", "Replayed request", $"{NodeAuth.TimestampHeader} is not later than this node's last accepted signed request; every heartbeat needs a new, later timestamp"),
+            NodeAuthResult.SecretUnreadable => ("secret-unavailable", "Node secret unavailable", "the server cannot read this node's secret (its encryption key was retired); re-register with a proof of the node key"),
             _ => throw new ArgumentOutOfRangeException(nameof(reason), reason, "not a failure"),
         };
         return new WithHeader(Problem(StatusCodes.Status401Unauthorized, slug, title, detail), "WWW-Authenticate", "DGON-HMAC realm=\"dgon\"");
     }
+
+    /// <summary>401: an admin endpoint without a valid admin bearer token (RFC 6750 §3).</summary>
+    public static IResult AdminTokenRequired() =>
+        new WithHeader(
+            Problem(StatusCodes.Status401Unauthorized, "admin-token-required", "Admin credential required", "send Authorization: Bearer <admin token> (DGON_ADMIN_TOKEN, or the generated admin-token file)"),
+            "WWW-Authenticate",
+            "Bearer realm=\"dgon\"");
+
+    /// <summary>403: authenticated, but not allowed.</summary>
+    public static IResult Forbidden(string detail) =>
+        Problem(StatusCodes.Status403Forbidden, "forbidden", "Forbidden", detail);
+
+    /// <summary>401: registering a new node without a join token.</summary>
+    public static IResult JoinTokenRequired() =>
+        new WithHeader(
+            Problem(StatusCodes.Status401Unauthorized, "join-token-required", "Join token required", "registering a new node needs Authorization: Bearer <join token> (ask an admin for one; the agent reads DGON_JOIN_TOKEN)"),
+            "WWW-Authenticate",
+            "Bearer realm=\"dgon-join\"");
+
+    /// <summary>401 (403 for the region constraint): a join token that does not enroll this registration, naming why.</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="check"/> is <see cref="JoinTokenCheck.Ok"/>.</exception>
+    public static IResult JoinTokenRefused(JoinTokenCheck check, string? region = null)
+    {
+        var (status, slug, title, detail) = check switch
+        {
+            JoinTokenCheck.Malformed or JoinTokenCheck.Unknown => (401, "join-token-invalid", "Invalid join token", "the join token is not known (or not of the form xxxxxx.xxxxxxxxxxxxxxxx)"),
+            JoinTokenCheck.Expired => (401, "join-token-expired", "Join token expired", "the join token has expired; ask an admin for a new one"),
+            JoinTokenCheck.UsedUp => (401, "join-token-used-up", "Join token used up", "the join token has enrolled as many nodes as it may; ask an admin for a new one"),
+            JoinTokenCheck.Revoked => (401, "join-token-revoked", "Join token revoked", "the join token was revoked by an admin"),
+            JoinTokenCheck.RegionNotAllowed => (403, "join-token-region", "Region not allowed", $"this join token does not enroll nodes in region '{region}'"),
+            _ => throw new ArgumentOutOfRangeException(nameof(check), check, "not a refusal"),
+        };
+        var problem = Problem(status, slug, title, detail);
+        return status == 401 ? new WithHeader(problem, "WWW-Authenticate", "Bearer realm=\"dgon-join\", error=\"invalid_token\"") : problem;
+    }
+
+    /// <summary>409: re-registering an existing node without a valid proof of its key (nothing changed).</summary>
+    public static IResult ProofRequired(string nodeId, string why) =>
+        Problem(StatusCodes.Status409Conflict, "proof-required", "Node already enrolled",
+            $"node '{nodeId}' is already enrolled with a key: {why}. Re-registration needs {NodeKeyProof.ProofHeader} signed with the node's key, or an admin (reset the node to enroll it anew)");
+
+    /// <summary>409: the registration carries another public key than the node's enrolled one.</summary>
+    public static IResult KeyMismatch(string nodeId) =>
+        Problem(StatusCodes.Status409Conflict, "key-mismatch", "Public key differs",
+            $"public_key differs from the key node '{nodeId}' is enrolled with; an admin must reset the node to change it");
+
+    /// <summary>401: a key-signed request whose proof is missing or does not verify.</summary>
+    public static IResult BadProof(string detail) =>
+        new WithHeader(Problem(StatusCodes.Status401Unauthorized, "bad-proof", "Bad key proof", detail), "WWW-Authenticate", "DGON-KEY realm=\"dgon\"");
+
+    /// <summary>404 for an admin operation on a resource that does not exist.</summary>
+    public static IResult NotFound(string detail) =>
+        Problem(StatusCodes.Status404NotFound, "not-found", "Not found", detail);
+
+    /// <summary>429 with <c>Retry-After</c> in whole seconds (RFC 9110 §10.2.3), at least 1.</summary>
+    public static IResult RateLimited(TimeSpan retryAfter, string what) =>
+        new WithHeader(
+            Problem(StatusCodes.Status429TooManyRequests, "rate-limited", "Too many requests", $"{what}; retry after {Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds))} s"),
+            "Retry-After",
+            Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture));
 
     /// <summary>403: the receipt's node_id is not the authenticated node.</summary>
     public static IResult NodeMismatch(string authenticated, string claimed) =>
@@ -93,6 +158,10 @@ public static class Problems
             StatusCodes.Status405MethodNotAllowed => ("method-not-allowed", $"{context.HttpContext.Request.Method} is not allowed on {context.HttpContext.Request.Path}"),
             StatusCodes.Status413PayloadTooLarge => ("payload-too-large", "request bodies are limited to 65536 bytes"),
             StatusCodes.Status415UnsupportedMediaType => ("unsupported-media-type", $"Content-Type '{context.HttpContext.Request.ContentType}' is not supported; send application/json"),
+            StatusCodes.Status401Unauthorized => ("unauthorized", "authentication is required"),
+            StatusCodes.Status403Forbidden => ("forbidden", "this credential may not perform this request"),
+            StatusCodes.Status429TooManyRequests => ("rate-limited", "too many requests; retry later"),
+            StatusCodes.Status400BadRequest => ("bad-request", "the request is malformed"),
             StatusCodes.Status503ServiceUnavailable => ("unavailable", "the database is unreachable; retry later"),
             StatusCodes.Status500InternalServerError => ("internal-error", "an unexpected error occurred; it has been logged with this traceId"),
             _ => (null, null),

@@ -7,9 +7,9 @@ namespace Dgon.Api.Observability;
 /// The API's counters on the meter <see cref="MeterName"/> (exported on <c>/metrics</c>; issue 4). All label values
 /// are from small fixed sets:
 /// <c>dgon_heartbeats_total{result}</c> and <c>dgon_receipts_total{result}</c> with result = accepted | duplicate
-/// (receipts only: same id and content again) | unauthorized | forbidden | conflict | invalid | unavailable | error;
+/// (receipts only: same id and content again) | unauthorized | forbidden | conflict | rate_limited | invalid | unavailable | error;
 /// <c>dgon_hmac_failures_total{reason}</c> with reason = missing_headers | invalid_timestamp | stale_timestamp |
-/// unknown_node | bad_signature (seed 000's authentication steps). <c>dgon_kubernetes_status_writes_total{reason}</c>
+/// unknown_node | bad_signature (seed 000's authentication steps) | replayed | secret_unreadable (issue 9). <c>dgon_kubernetes_status_writes_total{reason}</c>
 /// is counted by the Kubernetes-mode registry on the same meter.
 /// </summary>
 public sealed class ApiMetrics
@@ -51,6 +51,8 @@ public sealed class ApiMetrics
         NodeAuthResult.StaleTimestamp => "stale_timestamp",
         NodeAuthResult.UnknownNode => "unknown_node",
         NodeAuthResult.BadSignature => "bad_signature",
+        NodeAuthResult.Replayed => "replayed",
+        NodeAuthResult.SecretUnreadable => "secret_unreadable",
         _ => throw new ArgumentOutOfRangeException(nameof(reason), reason, "not a failure"),
     }));
 
@@ -68,6 +70,7 @@ public sealed class ApiMetrics
         StatusCodes.Status401Unauthorized => "unauthorized",
         StatusCodes.Status403Forbidden => "forbidden",
         StatusCodes.Status409Conflict => "conflict",
+        StatusCodes.Status429TooManyRequests => "rate_limited",
         StatusCodes.Status503ServiceUnavailable => "unavailable",
         >= 400 and < 500 => "invalid",
         _ => "error",

@@ -40,7 +40,4 @@ public interface INodeRequestClock
     /// </summary>
     /// <returns>True when advanced; false when the timestamp is not later (a replay or an out-of-order request).</returns>
     Task<bool> TryAdvanceAsync(string nodeId, long unixSeconds, CancellationToken cancellationToken);
-
-    /// <summary>Forgets the node's clock (the node was deleted).</summary>
-    Task ForgetAsync(string nodeId, CancellationToken cancellationToken);
 }

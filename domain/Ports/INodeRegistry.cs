@@ -69,7 +69,8 @@ public sealed record NodeMetrics(double? GpuUtil, double? MemUsedGb, double? P95
 /// <param name="WalletAddress">Wallet address or null (empty is stored as null).</param>
 /// <param name="GreenEnergy">Green energy flag.</param>
 /// <param name="PublicKey">The node's Ed25519 public key in wire form, or null (seed agents send none).</param>
-public sealed record NodeRegistration(string NodeId, string Region, NodeRuntime Runtime, string? AsnHint, string? WalletAddress, bool GreenEnergy, string? PublicKey = null);
+/// <param name="EnrolledWith">Id of the join token this registration consumed, or null (proof, admin, open mode).</param>
+public sealed record NodeRegistration(string NodeId, string Region, NodeRuntime Runtime, string? AsnHint, string? WalletAddress, bool GreenEnergy, string? PublicKey = null, string? EnrolledWith = null);
 
 /// <summary>
 /// The condition under which <see cref="INodeRegistry.RegisterAsync"/> may write, checked atomically with the write

@@ -70,22 +70,26 @@ public sealed class NodeApiTests(ApiFixture fx) : IClassFixture<ApiFixture>
     }
 
     [Fact]
-    public async Task Re_registering_issues_a_fresh_token_and_revokes_the_old_one()
+    public async Task Re_registering_with_the_node_key_issues_a_fresh_token_and_revokes_the_old_one()
     {
-        var first = await TestNode.RegisterAsync(Api, ApiFixture.NewNodeId());
-        var second = await TestNode.RegisterAsync(Api, first.NodeId, region: "eu-west");
-        Assert.NotEqual(first.Token, second.Token);
+        var node = await TestNode.RegisterAsync(Api, ApiFixture.NewNodeId());
+        var oldToken = node.Token;
+        using (var again = await node.ReRegisterAsync(region: "eu-west"))
+        {
+            Assert.Equal(HttpStatusCode.OK, again.StatusCode);
+        }
 
-        using var old = await first.HeartbeatAsync(ready: true);
+        Assert.NotEqual(oldToken, node.Token);
+        using var old = await node.SendSignedAsync("/v1/nodes/heartbeat", "{\"ready\":true}", token: oldToken);
         await Json.AssertProblemAsync(old, 401, "bad-signature");
-        using var fresh = await second.HeartbeatAsync(ready: true);
+        using var fresh = await node.HeartbeatAsync(ready: true);
         Assert.Equal(HttpStatusCode.OK, fresh.StatusCode);
-        Assert.Equal("eu-west", (await GetNodeAsync(first.NodeId)).GetProperty("region").GetString());
+        Assert.Equal("eu-west", (await GetNodeAsync(node.NodeId)).GetProperty("region").GetString());
     }
 
     [Theory]
-    [InlineData(-121)]
-    [InlineData(121)]
+    [InlineData(-150)]
+    [InlineData(150)]
     public async Task A_stale_timestamp_gets_401(int skewSeconds)
     {
         var node = await TestNode.RegisterAsync(Api, ApiFixture.NewNodeId());
@@ -178,8 +182,8 @@ public sealed class NodeApiTests(ApiFixture fx) : IClassFixture<ApiFixture>
     [Fact]
     public async Task The_node_id_limit_is_63_characters()
     {
-        using var ok = await Api.PostAsJsonAsync("/v1/nodes/register", new { node_id = new string('a', 63), region = "eu", runtime = "vllm" });
-        Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+        var node = await TestNode.RegisterAsync(Api, new string('a', 63), region: "eu", runtime: "vllm");
+        Assert.Equal(63, node.NodeId.Length);
         using var tooLong = await Api.PostAsJsonAsync("/v1/nodes/register", new { node_id = new string('b', 64), region = "eu", runtime = "vllm" });
         await Json.AssertProblemAsync(tooLong, 422, "validation-failed");
     }
@@ -217,14 +221,45 @@ public sealed class NodeApiTests(ApiFixture fx) : IClassFixture<ApiFixture>
         await Json.AssertProblemAsync(response, 415, "unsupported-media-type");
     }
 
+    [Theory]
+    [InlineData("/v1/nodes/register")]
+    [InlineData("/v1/nodes/heartbeat")]
+    [InlineData("/v1/receipts")]
+    [InlineData("/v1/nodes/rotate-token")]
+    public async Task A_post_without_content_type_is_415_and_writes_nothing(string path)
+    {
+        // No Content-Type makes a "simple" cross-site request that needs no CORS preflight (issue 9).
+        var id = ApiFixture.NewNodeId("nocontent");
+        var joinToken = await TestNode.SharedJoinTokenAsync(Api);
+        var content = new ByteArrayContent(Encoding.UTF8.GetBytes($"{{\"node_id\":\"{id}\",\"region\":\"eu\",\"runtime\":\"ollama\"}}"));
+        using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = content };
+        request.Headers.Authorization = new("Bearer", joinToken);
+        using var response = await Api.SendAsync(request);
+        await Json.AssertProblemAsync(response, 415, "unsupported-media-type");
+        Assert.Equal(0L, await fx.ScalarAsync<long>("SELECT count(*) FROM nodes WHERE id = $1", id));
+    }
+
     [Fact]
-    public async Task Concurrent_first_registrations_of_one_id_all_succeed_and_the_last_token_wins()
+    public async Task Concurrent_first_registrations_of_one_id_with_different_keys_enroll_exactly_one()
     {
         var id = ApiFixture.NewNodeId();
-        var responses = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Api.PostAsJsonAsync("/v1/nodes/register", new { node_id = id, region = "eu", runtime = "tgi" })));
-        Assert.All(responses, r => Assert.Equal(HttpStatusCode.OK, r.StatusCode));
+        var joinToken = await TestNode.SharedJoinTokenAsync(Api);
+        var keys = Enumerable.Range(0, 8).Select(_ => Domain.Auth.NodeKeyProof.PublicKeyText(Domain.Auth.NodeKeyProof.NewKey())).ToList();
+        var responses = await Task.WhenAll(keys.Select(key =>
+        {
+            var request = new HttpRequestMessage(HttpMethod.Post, "/v1/nodes/register")
+            {
+                Content = JsonContent.Create(new { node_id = id, region = "eu", runtime = "tgi", public_key = key }),
+            };
+            request.Headers.Authorization = new("Bearer", joinToken);
+            return Api.SendAsync(request);
+        }));
+        Assert.Single(responses, r => r.StatusCode == HttpStatusCode.OK);
+        Assert.All(responses.Where(r => r.StatusCode != HttpStatusCode.OK), r => Assert.Equal(HttpStatusCode.Conflict, r.StatusCode));
         Assert.Equal(1L, await fx.ScalarAsync<long>("SELECT count(*) FROM nodes WHERE id = $1", id));
         Assert.Equal(1L, await fx.ScalarAsync<long>("SELECT count(*) FROM node_secrets WHERE node_id = $1", id));
+        var winner = keys[Array.FindIndex(responses, r => r.StatusCode == HttpStatusCode.OK)];
+        Assert.Equal(winner, await fx.ScalarAsync<string>("SELECT public_key FROM nodes WHERE id = $1", id));
         foreach (var r in responses)
         {
             r.Dispose();

@@ -6,7 +6,9 @@ namespace Dgon.Api.Tests;
 /// <summary>
 /// The seed's own Python dev agent (shared/seeds/001 §3), extracted from the seed document at test time and run
 /// unmodified with the image's python3, against our API. It reads Ollama at the fixed address 127.0.0.1:11434, so
-/// the stub Ollama listens there.
+/// the stub Ollama listens there. The seed agent registers without a join token and signs v1, so it runs against an
+/// API in open-registration mode (issue 9: <c>DGON_OPEN_REGISTRATION=true</c>, development only), which says so in
+/// <c>/readyz</c>.
 /// </summary>
 public sealed partial class SeedAgentTests(ApiFixture fx) : IClassFixture<ApiFixture>
 {
@@ -20,9 +22,17 @@ public sealed partial class SeedAgentTests(ApiFixture fx) : IClassFixture<ApiFix
         await using var ollama = await StubOllama.StartAsync(11434);
         ollama.SetModels("llama3.1:8b");
         var nodeId = ApiFixture.NewNodeId("macbook");
+        await using var api = await ApiHost.StartAsync(new ApiHostOptions
+        {
+            DatabaseUrl = await fx.Postgres.CreateDatabaseAsync(),
+            Environment = new Dictionary<string, string?> { ["DGON_OPEN_REGISTRATION"] = "true" },
+        });
+        var ready = await (await api.Client.GetAsync("/readyz")).Content.ReadAsStringAsync();
+        Assert.Contains("INSECURE: DGON_OPEN_REGISTRATION=true", ready, StringComparison.Ordinal);
+        Assert.Contains(api.Process.Output, l => l.Contains("SECURITY WARNING: DGON_OPEN_REGISTRATION=true", StringComparison.Ordinal));
         await using var agent = ManagedProcess.Start("python3", ["-u", path], new Dictionary<string, string?>
         {
-            ["DGON_API"] = fx.Api.BaseAddress.ToString().TrimEnd('/'),
+            ["DGON_API"] = api.BaseAddress.ToString().TrimEnd('/'),
             ["NODE_ID"] = nodeId,
             ["REGION"] = "ap-southeast",
         });
@@ -31,7 +41,7 @@ public sealed partial class SeedAgentTests(ApiFixture fx) : IClassFixture<ApiFix
         Assert.True(ok, agent.Dump());
         Assert.Contains(agent.Output, l => l.StartsWith("Registered. token:", StringComparison.Ordinal));
 
-        var node = (await Json.ReadAsync(await fx.Client.GetAsync("/v1/nodes?status=active"))).EnumerateArray()
+        var node = (await Json.ReadAsync(await api.Client.GetAsync("/v1/nodes?status=active"))).EnumerateArray()
             .Single(n => n.GetProperty("id").GetString() == nodeId);
         Assert.Equal("ap-southeast", node.GetProperty("region").GetString());
         Assert.Equal("residential", node.GetProperty("asn_hint").GetString());

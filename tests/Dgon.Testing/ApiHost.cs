@@ -9,6 +9,12 @@ public sealed record ApiHostOptions
     /// <summary>DATABASE_URL for the API (required).</summary>
     public required string DatabaseUrl { get; init; }
 
+    /// <summary>
+    /// Whether the API's rate limits stay on (default false: functional tests register hundreds of nodes from one
+    /// loopback address; the rate-limit tests turn them on).
+    /// </summary>
+    public bool RateLimits { get; init; }
+
     /// <summary>DGON_HEARTBEAT_GRACE_SECONDS; null keeps the API default (30 s).</summary>
     public double? GraceSeconds { get; init; }
 
@@ -27,6 +33,36 @@ public sealed class ApiHost : IAsyncDisposable
 {
     /// <summary>The encryption key every API started by this test process uses (base64 of 32 random bytes), so restarts can read secrets.</summary>
     public static readonly string SecretKey = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
+
+    /// <summary>The admin token (<c>DGON_ADMIN_TOKEN</c>) every API started by this test process uses.</summary>
+    public static readonly string AdminToken = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
+
+    /// <summary>Creates a join token through <c>POST /v1/admin/join-tokens</c> with <see cref="AdminToken"/>.</summary>
+    /// <param name="api">A client whose base address is the API.</param>
+    /// <param name="body">The JSON body (default <c>{}</c>: 24 h, unlimited uses).</param>
+    /// <returns>The token <c>id.secret</c>.</returns>
+    /// <exception cref="HttpRequestException">The API did not answer 201.</exception>
+    public static async Task<string> CreateJoinTokenAsync(HttpClient api, string body = "{}")
+    {
+        ArgumentNullException.ThrowIfNull(api);
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/admin/join-tokens") { Content = new StringContent(body, System.Text.Encoding.UTF8, "application/json") };
+        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", AdminToken);
+        using var response = await api.SendAsync(request);
+        var text = await response.Content.ReadAsStringAsync();
+        if (response.StatusCode != System.Net.HttpStatusCode.Created)
+        {
+            throw new HttpRequestException($"create join token → {(int)response.StatusCode}: {text}");
+        }
+
+        return System.Text.Json.JsonDocument.Parse(text).RootElement.GetProperty("token").GetString()!;
+    }
+
+    /// <summary>Creates a join token on this API (see <see cref="CreateJoinTokenAsync(HttpClient, string)"/>).</summary>
+    public Task<string> CreateJoinTokenAsync(string body = "{}") => CreateJoinTokenAsync(Client, body);
+
+    /// <summary>Creates a join token on this API with a use limit (null: unlimited).</summary>
+    public Task<string> CreateJoinTokenAsync(int? maxUses) =>
+        CreateJoinTokenAsync(Client, maxUses is { } n ? $"{{\"max_uses\":{n.ToString(CultureInfo.InvariantCulture)}}}" : "{}");
 
     private ApiHost(ManagedProcess process, Uri baseAddress, ApiHostOptions options)
     {
@@ -59,10 +95,16 @@ public sealed class ApiHost : IAsyncDisposable
         {
             ["DATABASE_URL"] = options.DatabaseUrl,
             ["DGON_SECRET_KEY"] = SecretKey,
+            ["DGON_ADMIN_TOKEN"] = AdminToken,
             ["ASPNETCORE_URLS"] = $"http://127.0.0.1:{port}",
             ["ASPNETCORE_ENVIRONMENT"] = "Production",
             ["Logging__Console__FormatterName"] = "simple",
         };
+        if (!options.RateLimits)
+        {
+            env["DGON_RATE_LIMITS"] = "off";
+        }
+
         if (options.GraceSeconds is { } grace)
         {
             env["DGON_HEARTBEAT_GRACE_SECONDS"] = grace.ToString(CultureInfo.InvariantCulture);
