@@ -32,9 +32,9 @@ public static class JsonBody
     public static async Task<BodyResult<byte[]>> ReadAsync(HttpRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
-        if (request.ContentType is not { Length: > 0 } contentType || !IsJson(contentType))
+        if (CheckContentType(request) is { } refused)
         {
-            return BodyResult<byte[]>.Fail(Problems.UnsupportedMediaType(request.ContentType));
+            return BodyResult<byte[]>.Fail(refused);
         }
 
         const long limit = DgonApiOptions.MaxRequestBodyBytes;
@@ -64,6 +64,13 @@ public static class JsonBody
         {
             return BodyResult<byte[]>.Fail(Problems.PayloadTooLarge(limit));
         }
+    }
+
+    /// <summary>The 415 problem for a request whose Content-Type is missing or not JSON, else null.</summary>
+    public static IResult? CheckContentType(HttpRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        return request.ContentType is { Length: > 0 } contentType && IsJson(contentType) ? null : Problems.UnsupportedMediaType(request.ContentType);
     }
 
     /// <summary>
@@ -96,11 +103,11 @@ public static class JsonBody
                 return BodyResult<T>.Fail(Problems.Validation(new Dictionary<string, string[]> { ["$"] = ["the body must be a JSON object"] }));
             }
 
-            // PostgreSQL text and jsonb cannot hold U+0000: name the field instead of failing at the write (a 500).
-            if (Domain.Validation.ContractValidator.FindNul(document.RootElement, "$") is { } nul)
+            // PostgreSQL text and jsonb cannot hold U+0000 or lone surrogates: name the field instead of failing at the write (a 500).
+            if (Domain.Validation.ContractValidator.FindUnstorableText(document.RootElement, "$") is { } bad)
             {
-                var field = nul.StartsWith("$.", StringComparison.Ordinal) ? nul[2..] : nul;
-                return BodyResult<T>.Fail(Problems.Validation(new Dictionary<string, string[]> { [field] = ["must not contain the character U+0000"] }));
+                var field = bad.StartsWith("$.", StringComparison.Ordinal) ? bad[2..] : bad;
+                return BodyResult<T>.Fail(Problems.Validation(new Dictionary<string, string[]> { [field] = [Domain.Validation.ContractValidator.UnstorableTextMessage] }));
             }
 
             try

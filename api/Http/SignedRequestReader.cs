@@ -92,6 +92,11 @@ public sealed partial class SignedRequestReader(
             return BodyResult<SignedRequest<T>>.Fail(Problems.RateLimited(wait, "too many failed authentications from this address"));
         }
 
+        if (JsonBody.CheckContentType(request) is { } unsupported)
+        {
+            return BodyResult<SignedRequest<T>>.Fail(unsupported);
+        }
+
         var nodeId = request.Headers[NodeAuth.NodeIdHeader].ToString();
         var ts = request.Headers[NodeAuth.TimestampHeader].ToString();
         var signature = request.Headers[NodeAuth.SignatureHeader].ToString();

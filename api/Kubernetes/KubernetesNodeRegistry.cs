@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 using System.Globalization;
 using System.Text;
+using System.Text.Json.Nodes;
 using Dgon.Api.Configuration;
 using Dgon.Domain.Nodes;
 using Dgon.Domain.Ports;
@@ -12,20 +13,30 @@ using Dgon.Kubernetes.DgonNodes;
 namespace Dgon.Api.Kubernetes;
 
 /// <summary>
-/// <see cref="INodeRegistry"/> on DgonNode custom resources (issue 3, <c>DGON_REGISTRY=kubernetes</c>).
+/// <see cref="INodeRegistry"/> on DgonNode custom resources (issues 3 and 9, <c>DGON_REGISTRY=kubernetes</c>).
 /// <list type="bullet">
-/// <item>Register creates or updates the DgonNode's spec and a per-node Secret holding the HMAC token, owned by the
-/// DgonNode (ownerReference), so <c>kubectl delete dgonnode X</c> revokes the node.</item>
-/// <item>Tokens are served from informer caches of DgonNodes and Secrets (no API-server round trip per heartbeat);
-/// a token counts only while its Secret is owned by the current DgonNode (same uid).</item>
+/// <item>Register creates or updates the DgonNode's spec (with <c>spec.publicKey</c>, the node's Ed25519 key) and a
+/// per-node Secret <c>dgonnode-&lt;id&gt;</c> holding the HMAC token, owned by the DgonNode (ownerReference), so
+/// <c>kubectl delete dgonnode X</c> revokes the node. The <see cref="RegistrationPrecondition"/> is checked on the
+/// DgonNode as cached (or as last written here) and enforced by the spec write itself: it carries that
+/// resourceVersion, so when the node changed meanwhile the write fails with 409, the node is re-read and the
+/// precondition checked again. A failed precondition writes nothing.</item>
+/// <item>Tokens are served from informer caches of DgonNodes and Secrets (no API-server round trip per heartbeat).
+/// A token counts only while its Secret is owned by the current DgonNode (same uid) and, when the Secret names the
+/// key its tokens were issued for (annotation <c>dgon.io/public-key</c>), while the DgonNode still has that key:
+/// an admin's <c>kubectl patch dgonnode X --type=merge -p '{"spec":{"publicKey":null}}'</c> revokes them.</item>
+/// <item>Rotation keeps the replaced token in the Secret as <c>previous-token</c> until
+/// <c>previous-token-valid-until</c> (RFC 3339). Reset removes <c>spec.publicKey</c> and every token from the Secret.</item>
 /// <item>Heartbeats patch the status subresource only when <see cref="StatusWriteCoalescing.NeedsWrite"/> says so,
 /// with the resourceVersion as precondition; a 409 re-reads the resource and recomputes.</item>
 /// </list>
 /// Writes are also kept locally (write-through), so the next request sees them before the watch echoes them back.
+/// Kubernetes verbs used: DgonNodes get, list, watch, create, patch; dgonnodes/status patch; Secrets get, list,
+/// watch, create, update.
 /// </summary>
 public sealed partial class KubernetesNodeRegistry : INodeRegistry
 {
-    private const int MaxWriteAttempts = 5;
+    private const int MaxWriteAttempts = 8;
 
     private readonly IKubeClient _client;
     private readonly IInformer<DgonNode> _nodes;
@@ -76,25 +87,39 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry
     public bool HasSynced => _nodes.HasSynced && _secrets.HasSynced;
 
     /// <inheritdoc />
+    /// <remarks>
+    /// The key written: with <see cref="RegistrationPrecondition.Any"/> or <see cref="RegistrationPrecondition.Keyless"/>
+    /// the registration's key when it has one (else the stored key stays); with
+    /// <see cref="RegistrationPrecondition.KeyIs"/> the stored key stays. The node's Secret is replaced by one holding
+    /// only <paramref name="nodeToken"/>, bound to the resulting <c>spec.publicKey</c>.
+    /// </remarks>
     /// <exception cref="KubeApiException">The API server refused a write (after conflict retries).</exception>
-    public async Task<NodeRecord> RegisterAsync(NodeRegistration registration, string nodeToken, CancellationToken cancellationToken)
+    public async Task<RegisterOutcome> RegisterAsync(NodeRegistration registration, string nodeToken, RegistrationPrecondition precondition, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(registration);
+        ArgumentNullException.ThrowIfNull(precondition);
         var id = registration.NodeId;
         var gate = Lock(id);
         await gate.WaitAsync(cancellationToken);
         try
         {
-            var node = await UpsertSpecAsync(registration, cancellationToken);
-            var secret = await WriteSecretAsync(node, nodeToken, cancellationToken);
-            _writtenSecrets[id] = secret;
+            var node = await UpsertSpecAsync(registration, precondition, cancellationToken);
+            if (node is null)
+            {
+                LogPreconditionFailed(id, precondition.ExpectedPublicKey is null ? "absent or keyless" : "enrolled with the proven key");
+                return new RegisterOutcome(null);
+            }
+
+            _writtenNodes[id] = node;
+            var data = new Dictionary<string, byte[]>(StringComparer.Ordinal) { [DgonNodeMapping.TokenKey] = Encoding.UTF8.GetBytes(nodeToken) };
+            _writtenSecrets[id] = await WriteSecretAsync(node, data, cancellationToken);
 
             for (var attempt = 1; ; attempt++)
             {
                 var now = _clock.GetUtcNow();
                 var transition = _lifecycle.Apply(new NodeLifecycleState(DgonNodeMapping.Phase(node), DgonNodeMapping.LastSeen(node)), new NodeEvent.Registered());
-                var conditions = NodeConditions.Compute(
-                    DgonNodeMapping.Conditions(node),
+                var conditions = DgonNodeMapping.ComputeConditions(
+                    node,
                     new NodeConditionInputs(transition.Phase, transition.Changed ? transition.Reason : "Unchanged", false, false, false, _lifecycle.Timeout, node.Metadata.Generation),
                     now);
                 var (patch, status) = DgonNodeMapping.StatusPatch(node.Metadata.ResourceVersion);
@@ -120,7 +145,7 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry
             }
 
             _writtenNodes[id] = node;
-            return DgonNodeMapping.ToRecord(node);
+            return new RegisterOutcome(DgonNodeMapping.ToRecord(node));
         }
         finally
         {
@@ -130,19 +155,109 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry
 
     /// <inheritdoc />
     /// <exception cref="KubernetesNotReadyException">The caches have not completed their first list yet.</exception>
-    public Task<string?> GetTokenAsync(string nodeId, CancellationToken cancellationToken)
+    public Task<NodeCredentials?> GetCredentialsAsync(string nodeId, CancellationToken cancellationToken)
     {
         EnsureSynced();
         var node = CurrentNode(nodeId);
-        var secret = CurrentSecret(nodeId);
-        if (node?.Metadata.Uid is not { } uid || secret?.Data is null || !secret.Data.TryGetValue(DgonNodeMapping.TokenKey, out var token))
+        if (node is null)
         {
-            return Task.FromResult<string?>(null);
+            return Task.FromResult<NodeCredentials?>(null);
         }
 
-        // A Secret left over from a deleted DgonNode (garbage collection pending) must not authenticate its successor.
-        var owned = secret.Metadata.OwnerReferences?.Any(o => o.Uid == uid && o.Kind == DgonNode.KindValue) ?? false;
-        return Task.FromResult(owned ? Encoding.UTF8.GetString(token) : null);
+        return Task.FromResult<NodeCredentials?>(new NodeCredentials(ValidTokens(node, CurrentSecret(nodeId)), node.Spec.PublicKey));
+    }
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// Reads the DgonNode and its Secret from the API server (rotations are rare; the cache may lag), then replaces
+    /// the Secret: <c>token</c> = <paramref name="newToken"/>, <c>previous-token</c> = the token valid until now (when
+    /// there is one), <c>previous-token-valid-until</c> = <paramref name="previousValidUntil"/>; conflicts are retried
+    /// on a fresh read.
+    /// </remarks>
+    /// <exception cref="KubeApiException">The API server refused the write (after conflict retries).</exception>
+    public async Task<bool> RotateTokenAsync(string nodeId, string newToken, DateTimeOffset previousValidUntil, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(newToken);
+        var gate = Lock(nodeId);
+        await gate.WaitAsync(cancellationToken);
+        try
+        {
+            var node = await _client.TryGetAsync(KubeResources.DgonNodes, Namespace, nodeId, cancellationToken);
+            if (node is null)
+            {
+                return false;
+            }
+
+            Remember(node);
+            var secret = await KubeRetry.OnConflictAsync(
+                async ct =>
+                {
+                    var current = await _client.TryGetAsync(KubeResources.Secrets, Namespace, DgonNodeMapping.SecretName(nodeId), ct);
+                    var data = new Dictionary<string, byte[]>(StringComparer.Ordinal) { [DgonNodeMapping.TokenKey] = Encoding.UTF8.GetBytes(newToken) };
+                    if (ValidTokens(node, current) is [var previous, ..])
+                    {
+                        data[DgonNodeMapping.PreviousTokenKey] = Encoding.UTF8.GetBytes(previous);
+                        data[DgonNodeMapping.PreviousTokenValidUntilKey] = Encoding.UTF8.GetBytes(DgonNodeMapping.MicroTime(previousValidUntil));
+                    }
+
+                    return await PutSecretAsync(node, data, current, ct);
+                },
+                _clock,
+                cancellationToken);
+            _writtenSecrets[nodeId] = secret;
+            LogRotated(nodeId, DgonNodeMapping.Time(previousValidUntil));
+            return true;
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// Removes <c>spec.publicKey</c> (merge patch; what <c>kubectl patch dgonnode X --type=merge -p
+    /// '{"spec":{"publicKey":null}}'</c> does) and every token from the node's Secret (the Secret stays, empty, owned
+    /// by the DgonNode). The DgonNode and its status stay.
+    /// </remarks>
+    /// <exception cref="KubeApiException">The API server refused a write.</exception>
+    public async Task<bool> ResetIdentityAsync(string nodeId, CancellationToken cancellationToken)
+    {
+        var gate = Lock(nodeId);
+        await gate.WaitAsync(cancellationToken);
+        try
+        {
+            DgonNode node;
+            try
+            {
+                node = await _client.PatchAsync(KubeResources.DgonNodes, Namespace, nodeId, new JsonObject { ["spec"] = new JsonObject { ["publicKey"] = null } }, cancellationToken);
+            }
+            catch (KubeNotFoundException)
+            {
+                return false;
+            }
+
+            Remember(node);
+            var secret = await KubeRetry.OnConflictAsync(
+                async ct =>
+                {
+                    var current = await _client.TryGetAsync(KubeResources.Secrets, Namespace, DgonNodeMapping.SecretName(nodeId), ct);
+                    return current is null ? null : await PutSecretAsync(node, new Dictionary<string, byte[]>(StringComparer.Ordinal), current, ct);
+                },
+                _clock,
+                cancellationToken);
+            if (secret is not null)
+            {
+                _writtenSecrets[nodeId] = secret;
+            }
+
+            LogReset(nodeId);
+            return true;
+        }
+        finally
+        {
+            gate.Release();
+        }
     }
 
     /// <inheritdoc />
@@ -159,8 +274,8 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry
                 var now = _clock.GetUtcNow();
                 var from = DgonNodeMapping.Phase(node);
                 var transition = _lifecycle.Apply(new NodeLifecycleState(from, DgonNodeMapping.LastSeen(node)), new NodeEvent.HeartbeatReceived(heartbeat.Ready));
-                var conditions = NodeConditions.Compute(
-                    DgonNodeMapping.Conditions(node),
+                var conditions = DgonNodeMapping.ComputeConditions(
+                    node,
                     new NodeConditionInputs(transition.Phase, transition.Changed ? transition.Reason : "Unchanged", heartbeat.Ready, true, false, _lifecycle.Timeout, node.Metadata.Generation),
                     now);
                 var desired = new RecordedNodeStatus(transition.Phase, heartbeat.Ready, now, conditions);
@@ -209,7 +324,7 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry
     {
         ArgumentNullException.ThrowIfNull(record);
         var (patch, status) = DgonNodeMapping.StatusPatch(resourceVersion: null);
-        status["authFailures"] = new System.Text.Json.Nodes.JsonObject
+        status["authFailures"] = new JsonObject
         {
             ["count"] = record.Count,
             ["firstFailureTime"] = DgonNodeMapping.Time(record.FirstFailureTime),
@@ -250,28 +365,130 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry
         }
     }
 
-    private async Task<DgonNode> UpsertSpecAsync(NodeRegistration registration, CancellationToken ct)
+    /// <summary>
+    /// Creates the DgonNode or merges the declared spec into it, if <paramref name="precondition"/> holds on the node
+    /// as it is at the time of the write; null (nothing written) when it does not. A precondition that fails on the
+    /// cached copy is checked once more on a fresh read before it is reported.
+    /// </summary>
+    private async Task<DgonNode?> UpsertSpecAsync(NodeRegistration registration, RegistrationPrecondition precondition, CancellationToken ct)
     {
-        var existing = await _client.TryGetAsync(KubeResources.DgonNodes, Namespace, registration.NodeId, ct);
-        if (existing is null || existing.Metadata.DeletionTimestamp is not null)
+        var id = registration.NodeId;
+        var key = precondition.Unconditional || precondition.ExpectedPublicKey is null ? registration.PublicKey : null;
+        var node = CurrentNode(id);
+        var fresh = false;
+        for (var attempt = 1; attempt <= MaxWriteAttempts; attempt++)
         {
+            if (!Holds(precondition, node))
+            {
+                if (fresh)
+                {
+                    return null;
+                }
+
+                node = await _client.TryGetAsync(KubeResources.DgonNodes, Namespace, id, ct);
+                fresh = true;
+                continue;
+            }
+
             try
             {
-                return await _client.CreateAsync(KubeResources.DgonNodes, DgonNodeMapping.NewNode(Namespace, registration), ct);
+                return node is null
+                    ? await _client.CreateAsync(KubeResources.DgonNodes, DgonNodeMapping.NewNode(Namespace, registration with { PublicKey = key }), ct)
+                    : await _client.PatchAsync(KubeResources.DgonNodes, Namespace, id, DgonNodeMapping.DeclaredSpecPatch(registration, key, node.Metadata.ResourceVersion), ct);
             }
-            catch (KubeAlreadyExistsException)
+            catch (Exception e) when (e is KubeAlreadyExistsException or KubeConflictException or KubeNotFoundException)
             {
-                // Created concurrently (or still terminating): fall through to the update.
+                // Created, changed or deleted since we looked: look again and decide on what is there now.
+                node = await _client.TryGetAsync(KubeResources.DgonNodes, Namespace, id, ct);
+                fresh = true;
             }
         }
 
-        return await _client.PatchAsync(KubeResources.DgonNodes, Namespace, registration.NodeId, DgonNodeMapping.DeclaredSpecPatch(registration), ct);
+        throw new KubeConflictException($"DgonNode {id}: the spec kept changing during {MaxWriteAttempts} registration attempts");
     }
 
-    private async Task<Secret> WriteSecretAsync(DgonNode owner, string token, CancellationToken ct)
+    /// <summary>Whether the precondition holds on <paramref name="node"/> (null: absent).</summary>
+    private static bool Holds(RegistrationPrecondition precondition, DgonNode? node) =>
+        precondition.Unconditional
+        || (precondition.ExpectedPublicKey is { } expected
+            ? node is not null && string.Equals(node.Spec.PublicKey, expected, StringComparison.Ordinal)
+            : node?.Spec.PublicKey is null);
+
+    /// <summary>
+    /// The tokens of <paramref name="secret"/> that authenticate <paramref name="node"/> now: none unless the Secret
+    /// is owned by this DgonNode (same uid) and bound to its current key; then the current token, and the previous
+    /// one while <c>previous-token-valid-until</c> is in the future.
+    /// </summary>
+    private List<string> ValidTokens(DgonNode node, Secret? secret)
+    {
+        var tokens = new List<string>(2);
+        if (node.Metadata.Uid is not { } uid || secret?.Data is not { } data)
+        {
+            return tokens;
+        }
+
+        // A Secret left over from a deleted DgonNode (garbage collection pending) must not authenticate its successor.
+        var owned = secret.Metadata.OwnerReferences?.Any(o => o.Uid == uid && o.Kind == DgonNode.KindValue) ?? false;
+        // Tokens issued for a key stop counting when the key is removed or replaced (an admin reset).
+        var bound = secret.Metadata.Annotations?.GetValueOrDefault(DgonNodeMapping.TokenPublicKeyAnnotation) is not { } issuedFor
+            || string.Equals(issuedFor, node.Spec.PublicKey, StringComparison.Ordinal);
+        if (!owned || !bound)
+        {
+            return tokens;
+        }
+
+        if (data.TryGetValue(DgonNodeMapping.TokenKey, out var token) && token.Length > 0)
+        {
+            tokens.Add(Encoding.UTF8.GetString(token));
+        }
+
+        if (data.TryGetValue(DgonNodeMapping.PreviousTokenKey, out var previous) && previous.Length > 0
+            && data.TryGetValue(DgonNodeMapping.PreviousTokenValidUntilKey, out var untilBytes)
+            && DateTimeOffset.TryParse(Encoding.UTF8.GetString(untilBytes), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var until)
+            && _clock.GetUtcNow() < until)
+        {
+            tokens.Add(Encoding.UTF8.GetString(previous));
+        }
+
+        return tokens;
+    }
+
+    /// <summary>Creates the node's Secret with <paramref name="data"/>, or replaces the existing one (conflicts retried).</summary>
+    private async Task<Secret> WriteSecretAsync(DgonNode owner, Dictionary<string, byte[]> data, CancellationToken ct)
+    {
+        try
+        {
+            return await _client.CreateAsync(KubeResources.Secrets, DesiredSecret(owner, data), ct);
+        }
+        catch (KubeAlreadyExistsException)
+        {
+            return await KubeRetry.OnConflictAsync(
+                async c => await PutSecretAsync(owner, data, await _client.TryGetAsync(KubeResources.Secrets, Namespace, DgonNodeMapping.SecretName(owner.Metadata.Name!), c), c),
+                _clock,
+                ct);
+        }
+    }
+
+    /// <summary>
+    /// Writes the node's Secret as <paramref name="data"/>, owned by <paramref name="owner"/> and bound to its key:
+    /// a PUT on <paramref name="current"/>'s resourceVersion (409 if it changed since), or a create when there is none.
+    /// </summary>
+    private Task<Secret> PutSecretAsync(DgonNode owner, Dictionary<string, byte[]> data, Secret? current, CancellationToken ct)
+    {
+        var desired = DesiredSecret(owner, data);
+        if (current is null)
+        {
+            return _client.CreateAsync(KubeResources.Secrets, desired, ct);
+        }
+
+        desired.Metadata.ResourceVersion = current.Metadata.ResourceVersion;
+        return _client.ReplaceAsync(KubeResources.Secrets, desired, ct);
+    }
+
+    private Secret DesiredSecret(DgonNode owner, Dictionary<string, byte[]> data)
     {
         var id = owner.Metadata.Name!;
-        var desired = new Secret
+        var secret = new Secret
         {
             Metadata = new ObjectMeta
             {
@@ -288,24 +505,14 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry
                 ],
             },
             Type = DgonNodeMapping.SecretType,
-            Data = new Dictionary<string, byte[]>(StringComparer.Ordinal) { [DgonNodeMapping.TokenKey] = Encoding.UTF8.GetBytes(token) },
+            Data = data,
         };
+        if (owner.Spec.PublicKey is { } key)
+        {
+            secret.Metadata.Annotations = new Dictionary<string, string>(StringComparer.Ordinal) { [DgonNodeMapping.TokenPublicKeyAnnotation] = key };
+        }
 
-        try
-        {
-            return await _client.CreateAsync(KubeResources.Secrets, desired, ct);
-        }
-        catch (KubeAlreadyExistsException)
-        {
-            return await KubeRetry.OnConflictAsync(
-                async c =>
-                {
-                    var current = await _client.GetAsync(KubeResources.Secrets, Namespace, desired.Metadata.Name!, c);
-                    desired.Metadata.ResourceVersion = current.Metadata.ResourceVersion;
-                    return await _client.ReplaceAsync(KubeResources.Secrets, desired, c);
-                },
-                ct);
-        }
+        return secret;
     }
 
     private DgonNode? CurrentNode(string id)
@@ -367,6 +574,15 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry
 
     [LoggerMessage(Level = LogLevel.Information, Message = "DgonNode {NodeId} deleted; its token is revoked")]
     private partial void LogNodeDeleted(string nodeId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Registration of DgonNode {NodeId} refused: it is no longer {Expected}; nothing written")]
+    private partial void LogPreconditionFailed(string nodeId, string expected);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "DgonNode {NodeId}: token rotated; the previous one verifies until {ValidUntil}")]
+    private partial void LogRotated(string nodeId, string validUntil);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "DgonNode {NodeId}: identity reset (spec.publicKey and tokens removed)")]
+    private partial void LogReset(string nodeId);
 }
 
 

@@ -3,6 +3,7 @@ using Dgon.Domain.Ports;
 using Dgon.Kubernetes;
 using Dgon.Kubernetes.Controllers;
 using Dgon.Kubernetes.DgonNodes;
+using Dgon.Kubernetes.Enrollment;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace Dgon.Api.Kubernetes;
@@ -12,7 +13,8 @@ public static class KubernetesRegistryServices
 {
     /// <summary>
     /// Registers the Kubernetes client (kubeconfig or in-cluster, see <see cref="KubeClientConfig.Load"/>), informers
-    /// of the namespace's DgonNodes and node Secrets (run by <see cref="InformerHost"/>), the DgonNode registry, and a
+    /// of the namespace's DgonNodes and node Secrets (run by <see cref="InformerHost"/>), the DgonNode registry, the
+    /// join-token store on <c>dgon.io/join-token</c> Secrets (<see cref="KubernetesJoinTokenStore"/>), and a
     /// readiness check that passes once both caches are synced.
     /// </summary>
     /// <exception cref="KubeConfigException">No usable kubeconfig or in-cluster configuration.</exception>
@@ -31,10 +33,12 @@ public static class KubernetesRegistryServices
             sp.GetRequiredService<ILogger<Informer<DgonNode>>>()));
         services.AddSingleton<IInformer<Secret>>(sp => new Informer<Secret>(
             sp.GetRequiredService<IKubeClient>(), KubeResources.Secrets, ns.Name,
-            new InformerOptions { LabelSelector = $"{DgonNodeMapping.ManagedByLabel}=dgon-api" },
+            // Node Secrets only (they carry dgon.io/node); join-token Secrets are read on demand, never cached.
+            new InformerOptions { LabelSelector = $"{DgonNodeMapping.ManagedByLabel}=dgon-api,{DgonNodeMapping.NodeLabel}" },
             sp.GetRequiredService<ILogger<Informer<Secret>>>()));
         services.AddSingleton<KubernetesNodeRegistry>();
         services.AddSingleton<INodeRegistry>(sp => sp.GetRequiredService<KubernetesNodeRegistry>());
+        services.AddSingleton<IJoinTokenStore, KubernetesJoinTokenStore>();
         services.AddHostedService<InformerHost>();
         services.AddHealthChecks().AddCheck<KubernetesCacheHealthCheck>("kubernetes", tags: ["ready"]);
         return services;

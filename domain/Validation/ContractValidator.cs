@@ -120,32 +120,48 @@ public static partial class ContractValidator
         {
             errors["payload"] = ["is required and must be a JSON object"];
         }
-        else if (FindNul(payload, "payload") is { } where)
+        else if (FindUnstorableText(payload, "payload") is { } where)
         {
-            // PostgreSQL's jsonb (and text) cannot hold U+0000: refuse it here, naming the field, instead of a 500.
-            errors[where] = ["must not contain the character U+0000 (PostgreSQL jsonb cannot store it)"];
+            // PostgreSQL's jsonb (and text) cannot hold U+0000 or a lone surrogate: refuse it here, naming the field, instead of a 500.
+            errors[where] = [UnstorableTextMessage];
         }
 
         return errors;
     }
 
-    /// <summary>The path of the first string or property name under <paramref name="element"/> holding U+0000, or null.</summary>
-    public static string? FindNul(JsonElement element, string path)
+    /// <summary>The message for a string <see cref="FindUnstorableText"/> finds.</summary>
+    public const string UnstorableTextMessage = "must not contain U+0000 or unpaired surrogates (\\ud800-\\udfff); PostgreSQL cannot store them";
+
+    /// <summary>
+    /// The path (<c>a.b[2]</c>) of the first string or property name under <paramref name="element"/> that PostgreSQL
+    /// cannot store: one holding U+0000 or an unpaired UTF-16 surrogate (jsonb and text refuse both); null when none.
+    /// </summary>
+    public static string? FindUnstorableText(JsonElement element, string path)
     {
         switch (element.ValueKind)
         {
             case JsonValueKind.String:
-                return element.GetString()!.Contains('\0', StringComparison.Ordinal) ? path : null;
+                return TryGetString(element, out var text) && !IsUnstorable(text) ? null : path;
             case JsonValueKind.Object:
                 foreach (var property in element.EnumerateObject())
                 {
-                    var child = path + "." + property.Name.Replace("\0", "\\u0000", StringComparison.Ordinal);
-                    if (property.Name.Contains('\0', StringComparison.Ordinal))
+                    string name;
+                    try
+                    {
+                        name = property.Name;
+                    }
+                    catch (InvalidOperationException)
+                    {
+                        return path + ".?"; // an escaped lone surrogate that .NET cannot even decode
+                    }
+
+                    var child = path + "." + new string(name.Select(c => char.IsControl(c) || char.IsSurrogate(c) ? '?' : c).ToArray());
+                    if (IsUnstorable(name))
                     {
                         return child;
                     }
 
-                    if (FindNul(property.Value, child) is { } found)
+                    if (FindUnstorableText(property.Value, child) is { } found)
                     {
                         return found;
                     }
@@ -156,7 +172,7 @@ public static partial class ContractValidator
                 var i = 0;
                 foreach (var item in element.EnumerateArray())
                 {
-                    if (FindNul(item, $"{path}[{i++}]") is { } found)
+                    if (FindUnstorableText(item, $"{path}[{i++}]") is { } found)
                     {
                         return found;
                     }
@@ -166,6 +182,45 @@ public static partial class ContractValidator
             default:
                 return null;
         }
+    }
+
+    // JsonElement.GetString throws for an escaped lone surrogate ("\ud800") instead of returning it.
+    private static bool TryGetString(JsonElement element, out string text)
+    {
+        try
+        {
+            text = element.GetString()!;
+            return true;
+        }
+        catch (InvalidOperationException)
+        {
+            text = "";
+            return false;
+        }
+    }
+
+    private static bool IsUnstorable(string text)
+    {
+        for (var i = 0; i < text.Length; i++)
+        {
+            var c = text[i];
+            if (c == '\0' || char.IsLowSurrogate(c))
+            {
+                return true;
+            }
+
+            if (char.IsHighSurrogate(c))
+            {
+                if (i + 1 >= text.Length || !char.IsLowSurrogate(text[i + 1]))
+                {
+                    return true;
+                }
+
+                i++;
+            }
+        }
+
+        return false;
     }
 
     private static void CheckNodeId(Dictionary<string, string[]> errors, string field, string? value)

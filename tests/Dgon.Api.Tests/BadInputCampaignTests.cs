@@ -69,7 +69,7 @@ public sealed class BadInputCampaignTests(ApiFixture fx) : IClassFixture<ApiFixt
             }
         }
 
-        Assert.True(failures.Count == 0, $"{failures.Count} bad answers (statuses {string.Join(", ", statuses.OrderBy(s => s.Key).Select(s => $"{s.Key}×{s.Value}"))}):\n" + string.Join('\n', failures.Take(30)));
+        Assert.True(failures.Count == 0, string.Join('\n', fx.Api.Process.Output.Where(l => l.Contains("Exception", StringComparison.Ordinal)).Take(6)) + $"\n{failures.Count} bad answers (statuses {string.Join(", ", statuses.OrderBy(s => s.Key).Select(s => $"{s.Key}×{s.Value}"))}):\n" + string.Join('\n', failures.Take(30)));
         // The campaign reached past authentication: some hostile bodies were judged by the validator, some accepted.
         Assert.True(statuses.GetValueOrDefault(422) > 50, $"statuses: {string.Join(", ", statuses.Select(s => $"{s.Key}×{s.Value}"))}");
         Assert.True(statuses.GetValueOrDefault(200) + statuses.GetValueOrDefault(201) > 20, $"statuses: {string.Join(", ", statuses.Select(s => $"{s.Key}×{s.Value}"))}");
@@ -98,7 +98,9 @@ public sealed class BadInputCampaignTests(ApiFixture fx) : IClassFixture<ApiFixt
             {
                 // Wrong methods and unknown or hostile paths.
                 var method = Pick(random, [HttpMethod.Put, HttpMethod.Patch, HttpMethod.Delete, HttpMethod.Get, HttpMethod.Options]);
-                var path = Pick(random, ["/v1/nodes/register", "/v1/nodes/heartbeat", "/v1/receipts", "/v1/admin/join-tokens", "/v1/nodes/%00", "/v1/admin/join-tokens/%ff%fe", "/v1/admin/nodes/%2e%2e/reset-key", "/v1/../admin", "/v1/nodes/rotate-token"]);
+                // (No %00 in paths: Kestrel answers a NUL in the request target with a bare 400 at the protocol level,
+                // before any application code runs.)
+                var path = Pick(random, ["/v1/nodes/register", "/v1/nodes/heartbeat", "/v1/receipts", "/v1/admin/join-tokens", "/v1/nodes/%01", "/v1/admin/join-tokens/%ff%fe", "/v1/admin/nodes/%2e%2e/reset-key", "/v1/../admin", "/v1/nodes/rotate-token"]);
                 description = $"{method} {path}";
                 var request = new HttpRequestMessage(method, path);
                 if (random.Next(2) == 0)
@@ -136,7 +138,9 @@ public sealed class BadInputCampaignTests(ApiFixture fx) : IClassFixture<ApiFixt
                     if (random.Next(3) > 0)
                     {
                         var value = Pick(random, HostileStrings.Concat(HostileNumbers).Concat([node.NodeId, "v2=" + new string('0', 64), "ed25519=" + Convert.ToBase64String(new byte[64]), "Bearer " + joinToken, "Bearer x"]).ToArray());
-                        request.Headers.TryAddWithoutValidation(header, value.Length > 8000 ? value[..8000] : value);
+                        // HttpClient refuses non-ASCII header values before sending; those never reach a server.
+                        var ascii = new string(value.Where(c => c is >= ' ' and <= '~').ToArray());
+                        request.Headers.TryAddWithoutValidation(header, ascii.Length > 8000 ? ascii[..8000] : ascii);
                     }
                 }
 
@@ -167,7 +171,7 @@ public sealed class BadInputCampaignTests(ApiFixture fx) : IClassFixture<ApiFixt
             case 8:
             {
                 // Admin: revoke and reset with hostile ids.
-                var id = Uri.EscapeDataString(Pick(random, HostileStrings.Where(s => s.Length is > 0 and < 500).ToArray()));
+                var id = Uri.EscapeDataString(Pick(random, HostileStrings.Where(s => s.Length is > 0 and < 500 && !s.Contains('\0', StringComparison.Ordinal)).ToArray()));
                 var request = random.Next(2) == 0
                     ? new HttpRequestMessage(HttpMethod.Delete, $"/v1/admin/join-tokens/{id}")
                     : Json($"/v1/admin/nodes/{id}/reset-key", "{}"u8.ToArray(), random);
@@ -217,7 +221,7 @@ public sealed class BadInputCampaignTests(ApiFixture fx) : IClassFixture<ApiFixt
             {
                 0 or 1 or 2 => ReplaceField(body, field, value),
                 3 => body.Length > 2 ? body[..random.Next(1, body.Length)] : body,
-                4 => body.Insert(1, $"\"{field}\":{value},"),
+                4 => body.Length > 1 ? body.Insert(1, $"\"{field}\":{value},") : body,
                 _ => Pick(random, ["", "null", "[]", "\"str\"", "{", "{}}", "\u0000", "{\"a\":1,\"a\":2}", "\ufeff{}", "{\"ready\":true}\u0000"]),
             };
         }

@@ -7,7 +7,8 @@ namespace Dgon.Api.Tests;
 /// <summary>Summary counts and node listing (filters, keyset paging) on a database of their own.</summary>
 public sealed class ListingTests(ApiFixture fx) : IClassFixture<ApiFixture>, IAsyncLifetime
 {
-    private readonly List<TestNode> _nodes = [];
+    // Shared by the test instances of this class (xunit makes one per test): InitializeAsync enrolls once.
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, TestNode> Nodes = new(StringComparer.Ordinal);
 
     public async Task InitializeAsync()
     {
@@ -19,7 +20,7 @@ public sealed class ListingTests(ApiFixture fx) : IClassFixture<ApiFixture>, IAs
         for (var i = 0; i < 7; i++)
         {
             var node = await TestNode.RegisterAsync(fx.Client, $"list-{i:D2}", region: i % 2 == 0 ? "eu-west" : "ap-southeast");
-            _nodes.Add(node);
+            Nodes[node.NodeId] = node;
             if (i < 3)
             {
                 using var hb = await node.HeartbeatAsync(ready: true);
@@ -48,7 +49,7 @@ public sealed class ListingTests(ApiFixture fx) : IClassFixture<ApiFixture>, IAs
     {
         foreach (var id in new[] { "list-00", "list-01", "list-02" })
         {
-            var node = await TestNode.RegisterAsync(fx.Client, id, region: id == "list-01" ? "ap-southeast" : "eu-west");
+            var node = Nodes[id];
             using var hb = await node.HeartbeatAsync(ready: true);
             hb.EnsureSuccessStatusCode();
         }

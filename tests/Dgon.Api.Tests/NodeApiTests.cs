@@ -14,7 +14,9 @@ public sealed class NodeApiTests(ApiFixture fx) : IClassFixture<ApiFixture>
     public async Task Register_returns_a_256_bit_token_and_the_node_is_pending()
     {
         var id = ApiFixture.NewNodeId();
-        using var response = await Api.PostAsJsonAsync("/v1/nodes/register", new { node_id = id, region = "ap-southeast", runtime = "ollama" });
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/nodes/register") { Content = JsonContent.Create(new { node_id = id, region = "ap-southeast", runtime = "ollama" }) };
+        request.Headers.Authorization = new("Bearer", await TestNode.SharedJoinTokenAsync(Api));
+        using var response = await Api.SendAsync(request);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Contains("no-store", response.Headers.CacheControl?.ToString() ?? "", StringComparison.Ordinal);
         var body = await Json.ReadAsync(response);

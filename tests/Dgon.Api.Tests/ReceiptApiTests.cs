@@ -91,7 +91,7 @@ public sealed class ReceiptApiTests(ApiFixture fx) : IClassFixture<ApiFixture>
         var node = await TestNode.RegisterAsync(fx.Client, ApiFixture.NewNodeId());
         var id = "r_" + Guid.NewGuid().ToString("N");
         await using var api = await ApiHost.StartAsync(new ApiHostOptions { DatabaseUrl = fx.DatabaseUrl });
-        var viaSecond = await TestNode.RegisterAsync(api.Client, node.NodeId);
+        var viaSecond = node.Via(api.Client);
         using (var ack = await viaSecond.SendSignedAsync("/v1/receipts", Receipt(id, node.NodeId)))
         {
             Assert.Equal(HttpStatusCode.OK, ack.StatusCode);
@@ -100,7 +100,7 @@ public sealed class ReceiptApiTests(ApiFixture fx) : IClassFixture<ApiFixture>
         api.Process.Kill(); // SIGKILL right after the 200: no graceful shutdown, no flush
 
         await using var restarted = await ApiHost.StartAsync(new ApiHostOptions { DatabaseUrl = fx.DatabaseUrl });
-        viaSecond = await TestNode.RegisterAsync(restarted.Client, node.NodeId);
+        viaSecond = node.Via(restarted.Client);
         using var replay = await viaSecond.SendSignedAsync("/v1/receipts", Receipt(id, node.NodeId, tokensOutput: "93"));
         await Json.AssertProblemAsync(replay, 409, "receipt-conflict"); // the acknowledged original is there
         Assert.Equal(92, await fx.ScalarAsync<int>("SELECT (payload->>'tokens_output')::int FROM receipts WHERE id = $1", id));

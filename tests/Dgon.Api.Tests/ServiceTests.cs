@@ -76,6 +76,6 @@ public sealed class ServiceTests(ApiFixture fx) : IClassFixture<ApiFixture>
             ["ASPNETCORE_URLS"] = $"http://127.0.0.1:{FreePort.Next()}",
         });
         Assert.NotEqual(0, await process.WaitForExitAsync(TimeSpan.FromSeconds(60)));
-        Assert.Contains(process.Output, l => l.Contains("DGON_SECRET_KEY decodes to 5 bytes", StringComparison.Ordinal));
+        Assert.Contains(process.Output, l => l.Contains("DGON_SECRET_KEY key 1 decodes to 5 bytes", StringComparison.Ordinal));
     }
 }

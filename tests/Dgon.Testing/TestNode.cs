@@ -132,6 +132,9 @@ public sealed class TestNode
         return response;
     }
 
+    /// <summary>The same node (key, token, clock) talking to another API address, e.g. a second replica or a restarted API.</summary>
+    public TestNode Via(HttpClient api) => new(api, NodeId, Token, Key) { Scheme = Scheme, _lastTs = Interlocked.Read(ref _lastTs) };
+
     /// <summary>Sends a signed heartbeat <c>{"ready":…}</c> plus optional metrics.</summary>
     public Task<HttpResponseMessage> HeartbeatAsync(bool ready, double? gpuUtil = null, double? memUsedGb = null, double? p95Ms = null)
     {
