@@ -1,4 +1,6 @@
 using System.CommandLine;
+using System.Globalization;
+using Dgon.Domain.Auth;
 using Dgon.Domain.Nodes;
 using Dgon.Domain.Validation;
 using Microsoft.Extensions.Logging;
@@ -32,13 +34,16 @@ public sealed class AgentCommandLine
     /// <summary>Exit code for invalid configuration or a registration the API rejected.</summary>
     public const int ConfigurationErrorExitCode = 2;
 
-    private readonly Option<string?> _api = new("--api") { Description = "API base URL [env DGON_API; default " + AgentOptions.DefaultApi + "]", HelpName = "url" };
+    private readonly Option<string?> _api = new("--api") { Description = "API base URL; plain http:// only to a loopback host unless --insecure-http [env DGON_API; default " + AgentOptions.DefaultApi + "]", HelpName = "url" };
     private readonly Option<string?> _nodeId = new("--node-id") { Description = "Node id, a lowercase RFC 1123 label [env NODE_ID; default: derived from the host name]", HelpName = "id" };
     private readonly Option<string?> _region = new("--region") { Description = "Region [env REGION; default " + AgentOptions.DefaultRegion + "]", HelpName = "region" };
     private readonly Option<string?> _runtime = new("--runtime") { Description = "Runtime: ollama|vllm|tensorrtllm|tgi [env RUNTIME; default ollama]", HelpName = "runtime" };
     private readonly Option<string?> _ollamaUrl = new("--ollama-url") { Description = "Ollama base URL [env OLLAMA_URL; default " + AgentOptions.DefaultOllamaUrl + "]", HelpName = "url" };
     private readonly Option<string?> _interval = new("--interval") { Description = "Heartbeat interval in seconds, decimals allowed [env HEARTBEAT_INTERVAL; default 10]", HelpName = "seconds" };
-    private readonly Option<string?> _configDir = new("--config-dir") { Description = "Directory for the token file (mode 0700) [env DGON_CONFIG_DIR; default ~/.config/dgon]", HelpName = "dir" };
+    private readonly Option<string?> _configDir = new("--config-dir") { Description = "Directory (mode 0700) for the token file <node-id>.json and the node key <node-id>.key (both 0600) [env DGON_CONFIG_DIR; default ~/.config/dgon]", HelpName = "dir" };
+    private readonly Option<string?> _joinToken = new("--join-token") { Description = "Join token <id>.<secret> from an admin, sent only to enroll the node (prefer the variable: flags show in ps) [env DGON_JOIN_TOKEN]", HelpName = "token" };
+    private readonly Option<string?> _tokenMaxAge = new("--token-max-age") { Description = "Rotate the node token when it is older than this, in seconds; 0 disables [env DGON_TOKEN_MAX_AGE; default 86400]", HelpName = "seconds" };
+    private readonly Option<bool> _insecureHttp = new("--insecure-http") { Description = "Allow http:// to a non-loopback API (tokens and signatures then travel in clear text) [env DGON_INSECURE_HTTP=true]" };
     private readonly Option<bool> _sampleReceipt = new("--sample-receipt") { Description = "Post one sample receipt once the node is active" };
     private readonly Option<string?> _asnHint = new("--asn-hint") { Description = "Network hint sent at registration [env ASN_HINT]", HelpName = "text" };
     private readonly Option<string?> _wallet = new("--wallet-address") { Description = "Payout wallet address sent at registration [env WALLET_ADDRESS]", HelpName = "address" };
@@ -50,7 +55,8 @@ public sealed class AgentCommandLine
     {
         Root = new RootCommand("DGON node agent: registers this machine as a node, checks the local runtime and posts signed heartbeats.")
         {
-            _api, _nodeId, _region, _runtime, _ollamaUrl, _interval, _configDir, _sampleReceipt, _asnHint, _wallet, _green, _logLevel,
+            _api, _nodeId, _region, _runtime, _ollamaUrl, _interval, _configDir, _joinToken, _tokenMaxAge, _insecureHttp,
+            _sampleReceipt, _asnHint, _wallet, _green, _logLevel,
         };
     }
 
@@ -182,6 +188,51 @@ public sealed class AgentCommandLine
             }
         }
 
+        var insecureHttp = parse.GetValue(_insecureHttp);
+        if (!insecureHttp && environment.Variable("DGON_INSECURE_HTTP") is { Length: > 0 } insecureText)
+        {
+            if (AgentOptions.ParseBool(insecureText) is { } value)
+            {
+                insecureHttp = value;
+            }
+            else
+            {
+                errors.Add($"invalid value '{LogText.Clean(insecureText, 40)}' (DGON_INSECURE_HTTP): use true or false");
+            }
+        }
+
+        if (api is not null && api.Scheme == Uri.UriSchemeHttp && !insecureHttp && !AgentOptions.IsLoopback(api))
+        {
+            errors.Add($"refusing plain http:// to {api.IdnHost} (--api / DGON_API): the join token, node tokens and signed requests would travel in clear text to a host that is not this machine. Use https://, or pass --insecure-http / DGON_INSECURE_HTTP=true if the network path is otherwise protected");
+        }
+
+        SecretText? joinToken = null;
+        if (Pick(_joinToken, "DGON_JOIN_TOKEN") is { } joinText)
+        {
+            // the value is a secret: an error names the rule, never the text
+            if (JoinTokens.TryParse(joinText.Trim(), out _))
+            {
+                joinToken = new SecretText(joinText.Trim());
+            }
+            else
+            {
+                errors.Add("invalid join token (--join-token / DGON_JOIN_TOKEN): expected <id>.<secret> (6 lowercase letters or digits, a dot, 16 lowercase letters or digits) as an admin gets it from POST /v1/admin/join-tokens");
+            }
+        }
+
+        var maxAge = TimeSpan.FromSeconds(AgentOptions.DefaultTokenMaxAgeSeconds);
+        if (Pick(_tokenMaxAge, "DGON_TOKEN_MAX_AGE") is { } maxAgeText)
+        {
+            if (long.TryParse(maxAgeText.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var maxAgeSeconds) && maxAgeSeconds <= AgentOptions.MaxTokenMaxAgeSeconds)
+            {
+                maxAge = TimeSpan.FromSeconds(maxAgeSeconds);
+            }
+            else
+            {
+                errors.Add($"invalid token max age '{LogText.Clean(maxAgeText, 40)}' (--token-max-age / DGON_TOKEN_MAX_AGE): must be a whole number of seconds from 0 (no rotation) to {AgentOptions.MaxTokenMaxAgeSeconds}, e.g. 86400");
+            }
+        }
+
         bool? green = null;
         if (Pick(_green, "GREEN_ENERGY") is { } greenText)
         {
@@ -214,6 +265,9 @@ public sealed class AgentCommandLine
                 OllamaUrl = ollama!,
                 Interval = TimeSpan.FromSeconds(seconds.Value),
                 ConfigDir = Path.GetFullPath(configDir!),
+                JoinToken = joinToken,
+                TokenMaxAge = maxAge,
+                InsecureHttp = insecureHttp,
                 SampleReceipt = parse.GetValue(_sampleReceipt),
                 AsnHint = Pick(_asnHint, "ASN_HINT"),
                 WalletAddress = Pick(_wallet, "WALLET_ADDRESS"),

@@ -11,31 +11,56 @@ public static class AgentHost
     public static readonly TimeSpan ApiTimeout = TimeSpan.FromSeconds(10);
 
     /// <summary>Runs the agent with real measurements until cancelled.</summary>
-    /// <returns>Exit code: 0 after a clean stop, 2 when registration was rejected.</returns>
+    /// <returns>Exit code: 0 after a clean stop, 2 when the key file is unusable or registration was rejected.</returns>
     public static async Task<int> RunAsync(AgentOptions options, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(options);
         using var loggerFactory = CreateLoggerFactory(options.LogLevel);
-        using var handler = new SocketsHttpHandler
+        using var apiHttp = CreateApiHttpClient();
+        using var ollamaHandler = new SocketsHttpHandler
         {
             PooledConnectionLifetime = TimeSpan.FromMinutes(2),
-            ConnectTimeout = ApiTimeout,
+            ConnectTimeout = OllamaProbe.Timeout,
             AutomaticDecompression = DecompressionMethods.All,
         };
-        using var apiHttp = new HttpClient(handler, disposeHandler: false) { Timeout = ApiTimeout };
-        using var ollamaHttp = new HttpClient(handler, disposeHandler: false) { Timeout = OllamaProbe.Timeout + TimeSpan.FromSeconds(1) };
-        apiHttp.DefaultRequestHeaders.UserAgent.ParseAdd("dgon-agent/" + (typeof(AgentHost).Assembly.GetName().Version?.ToString(3) ?? "0"));
+        using var ollamaHttp = new HttpClient(ollamaHandler, disposeHandler: false) { Timeout = OllamaProbe.Timeout + TimeSpan.FromSeconds(1) };
 
         var time = TimeProvider.System;
         var loop = new AgentLoop(
             options,
             new NodeApiClient(apiHttp, options.Api, time),
             new TokenStore(options.ConfigDir),
+            new NodeKeyStore(options.ConfigDir),
             new OllamaProbe(ollamaHttp, options.OllamaUrl),
             new HostMetrics(),
             time,
             loggerFactory.CreateLogger<AgentLoop>());
         return await loop.RunAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// The HTTP client for the DGON API: redirects are not followed (a 3xx becomes an error naming its Location, so signed
+    /// requests and the join token never go to another URL), each attempt is bounded by <see cref="ApiTimeout"/>,
+    /// buffered bodies are capped at <see cref="NodeApiClient.MaxResponseBytes"/> (the client also reads bounded), and
+    /// the User-Agent is <c>dgon-agent/{version}</c>. The caller disposes it (it owns its handler).
+    /// </summary>
+    public static HttpClient CreateApiHttpClient()
+    {
+        var handler = new SocketsHttpHandler
+        {
+            PooledConnectionLifetime = TimeSpan.FromMinutes(2),
+            ConnectTimeout = ApiTimeout,
+            AutomaticDecompression = DecompressionMethods.All,
+            AllowAutoRedirect = false,
+            MaxResponseHeadersLength = 64, // KiB
+        };
+        var http = new HttpClient(handler, disposeHandler: true)
+        {
+            Timeout = ApiTimeout,
+            MaxResponseContentBufferSize = NodeApiClient.MaxResponseBytes,
+        };
+        http.DefaultRequestHeaders.UserAgent.ParseAdd("dgon-agent/" + (typeof(AgentHost).Assembly.GetName().Version?.ToString(3) ?? "0"));
+        return http;
     }
 
     /// <summary>Console logging: simple formatter, one line per entry, UTC ISO-8601 timestamps; errors go to stderr.</summary>

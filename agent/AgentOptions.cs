@@ -1,9 +1,18 @@
 using System.Globalization;
+using System.Net;
 using Dgon.Domain.Nodes;
 using Dgon.Domain.Validation;
 using Microsoft.Extensions.Logging;
 
 namespace Dgon.Agent;
+
+/// <summary>A secret setting (the join token): <see cref="ToString"/> never shows it, so neither does the options record's.</summary>
+/// <param name="Value">The secret text.</param>
+public sealed record SecretText(string Value)
+{
+    /// <summary>Always <c>[redacted]</c>.</summary>
+    public override string ToString() => "[redacted]";
+}
 
 /// <summary>
 /// The agent's resolved configuration. Each value comes from its command-line flag, else its environment
@@ -29,7 +38,16 @@ public sealed record AgentOptions
     /// <summary>Largest accepted heartbeat interval in seconds.</summary>
     public const double MaxIntervalSeconds = 3600;
 
-    /// <summary>API base URL (absolute http/https); requests go to <c>{Api}/v1/…</c>.</summary>
+    /// <summary>Default <see cref="TokenMaxAge"/>: 86,400 s (24 h).</summary>
+    public const long DefaultTokenMaxAgeSeconds = 86_400;
+
+    /// <summary>Largest <see cref="TokenMaxAge"/>: 31,536,000 s (365 days).</summary>
+    public const long MaxTokenMaxAgeSeconds = 31_536_000;
+
+    /// <summary>
+    /// API base URL (absolute http/https); requests go to <c>{Api}/v1/…</c>. Plain http is accepted only to a loopback
+    /// host (<see cref="IsLoopback"/>) unless <see cref="InsecureHttp"/>.
+    /// </summary>
     public required Uri Api { get; init; }
 
     /// <summary>Node id: a lowercase RFC 1123 label of 1–63 characters (checked with <see cref="ContractValidator.IsValidNodeId"/>).</summary>
@@ -62,6 +80,22 @@ public sealed record AgentOptions
     /// <summary>Optional green-energy declaration sent at registration (GREEN_ENERGY); null leaves it out.</summary>
     public bool? GreenEnergy { get; init; }
 
+    /// <summary>
+    /// Join token (DGON_JOIN_TOKEN, <c>--join-token</c>; issue 9), <c>&lt;id&gt;.&lt;secret&gt;</c>: sent as
+    /// <c>Authorization: Bearer</c> when the node enrolls (no stored token and no key the API knows), and again only
+    /// after the API answered that it no longer knows the node's key. Never logged. Null when not configured.
+    /// </summary>
+    public SecretText? JoinToken { get; init; }
+
+    /// <summary>
+    /// Age after which the agent rotates its node token (DGON_TOKEN_MAX_AGE, <c>--token-max-age</c>, whole seconds;
+    /// default 24 h; <see cref="TimeSpan.Zero"/> disables rotation). Counted from the token's issue time in the token file.
+    /// </summary>
+    public TimeSpan TokenMaxAge { get; init; } = TimeSpan.FromSeconds(DefaultTokenMaxAgeSeconds);
+
+    /// <summary>Whether plain <c>http://</c> to a non-loopback API host is allowed (DGON_INSECURE_HTTP, <c>--insecure-http</c>); default false.</summary>
+    public bool InsecureHttp { get; init; }
+
     /// <summary>Minimum log level (LOG_LEVEL); default Information.</summary>
     public LogLevel LogLevel { get; init; } = LogLevel.Information;
 
@@ -83,6 +117,33 @@ public sealed record AgentOptions
         var firstLabel = trimmed.Split('.', 2)[0];
         var id = Sanitise(firstLabel);
         return id.Length > 0 ? id : Sanitise(trimmed);
+    }
+
+    /// <summary>
+    /// Whether <paramref name="uri"/> names this machine: the host <c>localhost</c>, an IPv4 address in 127.0.0.0/8,
+    /// <c>::1</c>, or an IPv4-mapped IPv6 address in 127.0.0.0/8. Other names are not resolved (a DNS answer could change).
+    /// </summary>
+    public static bool IsLoopback(Uri uri)
+    {
+        ArgumentNullException.ThrowIfNull(uri);
+        var host = uri.IdnHost;
+        if (string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase))
+        {
+            return true;
+        }
+
+        if (!IPAddress.TryParse(host.Trim('[', ']'), out var address))
+        {
+            return false;
+        }
+
+        if (address.IsIPv4MappedToIPv6)
+        {
+            address = address.MapToIPv4();
+        }
+
+        return address.Equals(IPAddress.IPv6Loopback)
+            || (address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork && address.GetAddressBytes()[0] == 127);
     }
 
     /// <summary>Parses a boolean environment value: true/false, 1/0, yes/no, on/off (case-insensitive).</summary>

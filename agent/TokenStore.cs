@@ -4,18 +4,32 @@ using System.Text.Json.Serialization;
 namespace Dgon.Agent;
 
 /// <summary>
-/// The token file: <c>{"api", "node_id", "node_token", "registered_at"}</c>. The token is the node's HMAC secret
-/// (seed 000: returned once by register), so the file is readable by its owner only (0600).
+/// The token file: <c>{"api", "node_id", "node_token", "registered_at", "issued_at"}</c>. The token is the node's HMAC
+/// secret (seed 000: returned once by register; issue 9: replaced by <c>rotate-token</c>), so the file is readable by its
+/// owner only (0600). <see cref="ToString"/> leaves the token out, so the record can never leak it into a log.
 /// </summary>
 /// <param name="Api">API base URL the token was issued by, without a trailing '/'.</param>
 /// <param name="NodeId">Node id the token belongs to.</param>
 /// <param name="NodeToken">The node token (64 hex characters).</param>
 /// <param name="RegisteredAt">When the agent registered (UTC).</param>
+/// <param name="IssuedAt">
+/// When this token was issued (UTC): the registration or the last rotation; the token's age for <c>--token-max-age</c>
+/// counts from here. Null in files written before issue 9, which then count from <paramref name="RegisteredAt"/>.
+/// </param>
 public sealed record StoredToken(
     [property: JsonPropertyName("api")] string Api,
     [property: JsonPropertyName("node_id")] string NodeId,
     [property: JsonPropertyName("node_token")] string NodeToken,
-    [property: JsonPropertyName("registered_at")] DateTimeOffset RegisteredAt);
+    [property: JsonPropertyName("registered_at")] DateTimeOffset RegisteredAt,
+    [property: JsonPropertyName("issued_at")] DateTimeOffset? IssuedAt = null)
+{
+    /// <summary>When the token was issued: <see cref="IssuedAt"/>, else <see cref="RegisteredAt"/>.</summary>
+    [JsonIgnore]
+    public DateTimeOffset TokenIssuedAt => IssuedAt ?? RegisteredAt;
+
+    /// <summary>Api, node id and times; never the token.</summary>
+    public override string ToString() => $"StoredToken {{ Api = {Api}, NodeId = {NodeId}, RegisteredAt = {RegisteredAt:O}, IssuedAt = {IssuedAt:O} }}";
+}
 
 /// <summary>Outcome of <see cref="TokenStore.Load"/>.</summary>
 /// <param name="Token">The stored token when it can be reused, else null.</param>
@@ -24,15 +38,16 @@ public sealed record TokenLoadResult(StoredToken? Token, string? Reason);
 
 /// <summary>
 /// Keeps node tokens in <c>{configDir}/{nodeId}.json</c>: directory mode 0700, file mode 0600, written atomically
-/// (temporary file created 0600, then renamed over the old one). Unix modes are applied only off Windows.
+/// (temporary file created 0600, then renamed over the old one). Unix modes are applied only off Windows. The node's
+/// key lives beside it (<see cref="NodeKeyStore"/>).
 /// </summary>
 public sealed class TokenStore
 {
     /// <summary>Mode of the config directory: owner read/write/execute (0700).</summary>
-    public const UnixFileMode DirectoryMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+    public const UnixFileMode DirectoryMode = PrivateFiles.DirectoryMode;
 
     /// <summary>Mode of a token file: owner read/write (0600).</summary>
-    public const UnixFileMode FileMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+    public const UnixFileMode FileMode = PrivateFiles.FileMode;
 
     /// <summary>Creates a store over <paramref name="configDir"/> (created on first save).</summary>
     public TokenStore(string configDir)
@@ -106,62 +121,9 @@ public sealed class TokenStore
     public string Save(StoredToken token)
     {
         ArgumentNullException.ThrowIfNull(token);
-        EnsureDirectory();
+        PrivateFiles.EnsureDirectory(ConfigDir);
         var path = PathFor(token.NodeId);
-        var temp = Path.Combine(ConfigDir, $".{token.NodeId}.{Guid.NewGuid():N}.tmp");
-        var options = new FileStreamOptions { Mode = System.IO.FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None };
-        if (!OperatingSystem.IsWindows())
-        {
-            options.UnixCreateMode = FileMode;
-        }
-
-        try
-        {
-            using (var stream = new FileStream(temp, options))
-            {
-                JsonSerializer.Serialize(stream, token, AgentJsonContext.Default.StoredToken);
-                stream.Flush(flushToDisk: true);
-            }
-
-            File.Move(temp, path, overwrite: true);
-        }
-        catch
-        {
-            TryDelete(temp);
-            throw;
-        }
-
+        PrivateFiles.WriteAtomic(path, stream => JsonSerializer.Serialize(stream, token, AgentJsonContext.Default.StoredToken), overwrite: true);
         return path;
-    }
-
-    private void EnsureDirectory()
-    {
-        if (OperatingSystem.IsWindows())
-        {
-            Directory.CreateDirectory(ConfigDir);
-            return;
-        }
-
-        Directory.CreateDirectory(ConfigDir, DirectoryMode);
-        if (File.GetUnixFileMode(ConfigDir) != DirectoryMode)
-        {
-            File.SetUnixFileMode(ConfigDir, DirectoryMode);
-        }
-    }
-
-    private static void TryDelete(string path)
-    {
-        try
-        {
-            File.Delete(path);
-        }
-        catch (IOException)
-        {
-            // best effort: a leftover .tmp file holds no more than the real file would
-        }
-        catch (UnauthorizedAccessException)
-        {
-            // same
-        }
     }
 }

@@ -39,6 +39,9 @@ public sealed class AgentCommandLineTests
         Assert.Null(o.WalletAddress);
         Assert.Null(o.GreenEnergy);
         Assert.Equal(LogLevel.Information, o.LogLevel);
+        Assert.Null(o.JoinToken);
+        Assert.Equal(TimeSpan.FromHours(24), o.TokenMaxAge);
+        Assert.False(o.InsecureHttp);
     }
 
     private static readonly Dictionary<string, string?> AllEnv = new()
@@ -54,6 +57,9 @@ public sealed class AgentCommandLineTests
         ["WALLET_ADDRESS"] = "0xabc",
         ["GREEN_ENERGY"] = "yes",
         ["LOG_LEVEL"] = "debug",
+        ["DGON_JOIN_TOKEN"] = "envtok.0123456789abcdef",
+        ["DGON_TOKEN_MAX_AGE"] = "3600",
+        ["DGON_INSECURE_HTTP"] = "true",
     };
 
     [Fact]
@@ -71,6 +77,9 @@ public sealed class AgentCommandLineTests
         Assert.Equal("0xabc", o.WalletAddress);
         Assert.True(o.GreenEnergy);
         Assert.Equal(LogLevel.Debug, o.LogLevel);
+        Assert.Equal("envtok.0123456789abcdef", o.JoinToken?.Value);
+        Assert.Equal(TimeSpan.FromHours(1), o.TokenMaxAge);
+        Assert.True(o.InsecureHttp);
     }
 
     [Fact]
@@ -81,7 +90,7 @@ public sealed class AgentCommandLineTests
             "--api", "https://flag.example", "--node-id", "flag-node", "--region", "ap-southeast", "--runtime", "tgi",
             "--ollama-url", "http://127.0.0.1:1234", "--interval", "2.25", "--config-dir", "/tmp/flag-config",
             "--asn-hint", "AS13335", "--wallet-address", "0xdef", "--green-energy", "false", "--log-level", "Warning",
-            "--sample-receipt",
+            "--sample-receipt", "--join-token", "flagtk.fedcba9876543210", "--token-max-age", "0",
         ], Env(AllEnv));
         Assert.Equal(new Uri("https://flag.example"), o.Api);
         Assert.Equal("flag-node", o.NodeId);
@@ -95,6 +104,8 @@ public sealed class AgentCommandLineTests
         Assert.False(o.GreenEnergy);
         Assert.Equal(LogLevel.Warning, o.LogLevel);
         Assert.True(o.SampleReceipt);
+        Assert.Equal("flagtk.fedcba9876543210", o.JoinToken?.Value);
+        Assert.Equal(TimeSpan.Zero, o.TokenMaxAge);
     }
 
     [Fact]
@@ -172,6 +183,10 @@ public sealed class AgentCommandLineTests
         Assert.False(ran);
         Assert.Contains("--node-id", output.ToString(), StringComparison.Ordinal);
         Assert.Contains("HEARTBEAT_INTERVAL", output.ToString(), StringComparison.Ordinal);
+        foreach (var text in new[] { "--join-token", "DGON_JOIN_TOKEN", "--token-max-age", "DGON_TOKEN_MAX_AGE", "--insecure-http", "DGON_INSECURE_HTTP", "<node-id>.key" })
+        {
+            Assert.Contains(text, output.ToString(), StringComparison.Ordinal);
+        }
     }
 
     [Fact]
@@ -200,5 +215,81 @@ public sealed class AgentCommandLineTests
         Assert.Equal(7, code);
         Assert.Equal("n1", seen?.NodeId);
         Assert.Equal(TimeSpan.FromMilliseconds(500), seen?.Interval);
+    }
+
+    [Theory]
+    [InlineData("not-a-token")]
+    [InlineData("ABCDEF.0123456789abcdef")]
+    [InlineData("abcdef.0123456789abcde")]
+    [InlineData("abcdef:0123456789abcdef")]
+    public void Invalid_join_token_is_rejected_without_echoing_it(string token)
+    {
+        var errors = Errors(["--join-token", token], Env());
+        var error = Assert.Single(errors);
+        Assert.Contains("--join-token / DGON_JOIN_TOKEN", error, StringComparison.Ordinal);
+        Assert.DoesNotContain(token, error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Join_token_surrounding_whitespace_is_trimmed() =>
+        Assert.Equal("abcdef.0123456789abcdef", Ok([], Env(new() { ["DGON_JOIN_TOKEN"] = " abcdef.0123456789abcdef\n" })).JoinToken?.Value);
+
+    [Fact]
+    public void Options_never_print_the_join_token()
+    {
+        var o = Ok(["--join-token", "abcdef.0123456789abcdef"], Env());
+        Assert.DoesNotContain("0123456789abcdef", o.ToString(), StringComparison.Ordinal);
+        Assert.Contains("[redacted]", o.ToString(), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("-1")]
+    [InlineData("1.5")]
+    [InlineData("abc")]
+    [InlineData("31536001")]
+    public void Invalid_token_max_age_is_rejected(string value) =>
+        Assert.Contains(Errors(["--token-max-age", value], Env()), e => e.Contains("--token-max-age / DGON_TOKEN_MAX_AGE", StringComparison.Ordinal));
+
+    [Theory]
+    [InlineData("http://api.example:8001")]
+    [InlineData("http://10.0.0.5:8001")]
+    [InlineData("http://[2001:db8::1]:8001")]
+    [InlineData("http://127.example.com")]
+    [InlineData("http://localhost.evil.example")]
+    public void Plain_http_to_another_host_is_refused_without_insecure_http(string url)
+    {
+        var error = Assert.Single(Errors(["--api", url], Env()));
+        Assert.Contains("clear text", error, StringComparison.Ordinal);
+        Assert.Contains("--insecure-http", error, StringComparison.Ordinal);
+
+        Assert.True(Ok(["--api", url, "--insecure-http"], Env()).InsecureHttp);
+        Assert.Equal(new Uri(url), Ok(["--api", url], Env(new() { ["DGON_INSECURE_HTTP"] = "true" })).Api);
+        Assert.NotEmpty(Errors(["--api", url], Env(new() { ["DGON_INSECURE_HTTP"] = "false" })));
+    }
+
+    [Theory]
+    [InlineData("http://127.0.0.1:8001")]
+    [InlineData("http://127.10.20.30")]
+    [InlineData("http://localhost:8001")]
+    [InlineData("http://LOCALHOST")]
+    [InlineData("http://[::1]:8001")]
+    [InlineData("http://[::ffff:127.0.0.1]:8001")]
+    [InlineData("https://api.example")]
+    public void Https_and_loopback_http_need_no_flag(string url) =>
+        Assert.False(Ok(["--api", url], Env()).InsecureHttp);
+
+    [Fact]
+    public void Invalid_insecure_http_value_is_rejected() =>
+        Assert.Contains(Errors([], Env(new() { ["DGON_INSECURE_HTTP"] = "maybe" })), e => e.Contains("DGON_INSECURE_HTTP", StringComparison.Ordinal));
+
+    [Fact]
+    public async Task Plain_http_to_another_host_exits_2_saying_why()
+    {
+        var error = new StringWriter();
+        var ran = false;
+        var code = await AgentCommandLine.RunAsync(["--api", "http://dgon.example.com"], Env(), (_, _) => { ran = true; return Task.FromResult(0); }, TextWriter.Null, error, CancellationToken.None);
+        Assert.Equal(2, code);
+        Assert.False(ran);
+        Assert.Contains("refusing plain http:// to dgon.example.com", error.ToString(), StringComparison.Ordinal);
     }
 }

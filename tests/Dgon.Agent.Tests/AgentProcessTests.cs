@@ -1,3 +1,7 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Security.Cryptography;
 using System.Text.Json;
 using Dgon.Agent.Tests.Support;
 using Dgon.Domain.Contracts;
@@ -6,16 +10,48 @@ using Xunit.Abstractions;
 
 namespace Dgon.Agent.Tests;
 
-/// <summary>A real PostgreSQL database and the real API (grace period 3 s), shared by the tests of one class.</summary>
+/// <summary>
+/// A real PostgreSQL database and the real API (grace period 3 s, an admin token), shared by the tests of one class,
+/// and a join token created through the admin API (issue 9 contract).
+/// </summary>
 public sealed class ApiFixture : IAsyncLifetime
 {
+    /// <summary>DGON_ADMIN_TOKEN of the API.</summary>
+    public string AdminToken { get; } = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
+
     public ApiHost Api { get; private set; } = null!;
+
+    /// <summary>A join token without use limit, valid 24 h.</summary>
+    public string JoinToken { get; private set; } = null!;
 
     public async Task InitializeAsync()
     {
         var pg = await SharedPostgres.GetAsync();
         var url = await pg.CreateDatabaseAsync();
-        Api = await ApiHost.StartAsync(new ApiHostOptions { DatabaseUrl = url, GraceSeconds = 3 });
+        Api = await ApiHost.StartAsync(new ApiHostOptions
+        {
+            DatabaseUrl = url,
+            GraceSeconds = 3,
+            Environment = { ["DGON_ADMIN_TOKEN"] = AdminToken },
+        });
+        using var create = Admin(HttpMethod.Post, "/v1/admin/join-tokens");
+        create.Content = JsonContent.Create(new { description = "agent process tests" });
+        using var response = await Api.Client.SendAsync(create);
+        var text = await response.Content.ReadAsStringAsync();
+        if (response.StatusCode != HttpStatusCode.Created)
+        {
+            throw new InvalidOperationException($"creating a join token → {(int)response.StatusCode}: {text}");
+        }
+
+        JoinToken = JsonSerializer.Deserialize(text, DgonJsonContext.Default.JoinTokenView)!.Token!;
+    }
+
+    /// <summary>A request with <c>Authorization: Bearer</c> the admin token.</summary>
+    public HttpRequestMessage Admin(HttpMethod method, string path)
+    {
+        var request = new HttpRequestMessage(method, path);
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", AdminToken);
+        return request;
     }
 
     public async Task DisposeAsync() => await Api.DisposeAsync();
@@ -32,7 +68,10 @@ public sealed class AgentProcessTests(ApiFixture fixture, ITestOutputHelper outp
 
     // Variables the agent reads: cleared so the test machine's environment cannot leak in.
     private static readonly string[] AgentVariables =
-        ["DGON_API", "NODE_ID", "REGION", "RUNTIME", "OLLAMA_URL", "HEARTBEAT_INTERVAL", "DGON_CONFIG_DIR", "ASN_HINT", "WALLET_ADDRESS", "GREEN_ENERGY", "LOG_LEVEL"];
+    [
+        "DGON_API", "NODE_ID", "REGION", "RUNTIME", "OLLAMA_URL", "HEARTBEAT_INTERVAL", "DGON_CONFIG_DIR", "ASN_HINT", "WALLET_ADDRESS",
+        "GREEN_ENERGY", "LOG_LEVEL", "DGON_JOIN_TOKEN", "DGON_TOKEN_MAX_AGE", "DGON_INSECURE_HTTP",
+    ];
 
     private readonly List<ManagedProcess> _started = [];
 
@@ -49,7 +88,8 @@ public sealed class AgentProcessTests(ApiFixture fixture, ITestOutputHelper outp
 
     private static string NewNodeId(string prefix) => $"{prefix}-{Guid.NewGuid().ToString("N")[..10]}";
 
-    private ManagedProcess StartAgent(string nodeId, string configDir, Uri ollama, params string[] extra)
+    /// <summary>Starts the agent; the join token goes in DGON_JOIN_TOKEN (not a flag: flags show in ps) unless <paramref name="joinToken"/> is false.</summary>
+    private ManagedProcess StartAgent(string nodeId, string configDir, Uri ollama, bool joinToken = true, params string[] extra)
     {
         var args = new List<string>
         {
@@ -66,7 +106,13 @@ public sealed class AgentProcessTests(ApiFixture fixture, ITestOutputHelper outp
         }
 
         args.AddRange(extra);
-        var process = ManagedProcess.Start("dotnet", args, AgentVariables.ToDictionary(v => v, _ => (string?)null));
+        var env = AgentVariables.ToDictionary(v => v, _ => (string?)null);
+        if (joinToken)
+        {
+            env["DGON_JOIN_TOKEN"] = fixture.JoinToken;
+        }
+
+        var process = ManagedProcess.Start("dotnet", args, env);
         _started.Add(process);
         return process;
     }
@@ -100,29 +146,45 @@ public sealed class AgentProcessTests(ApiFixture fixture, ITestOutputHelper outp
         return doc.RootElement.GetProperty("node_token").GetString()!;
     }
 
+    private void AssertNoSecrets(ManagedProcess agent, params string[] tokens)
+    {
+        foreach (var secret in tokens.Append(fixture.JoinToken))
+        {
+            Assert.DoesNotContain(agent.Output, l => l.Contains(secret, StringComparison.Ordinal));
+            Assert.DoesNotContain(agent.Output, l => l.Contains(secret[..8], StringComparison.Ordinal));
+            Assert.DoesNotContain(agent.Output, l => l.Contains(secret[^8..], StringComparison.Ordinal));
+        }
+    }
+
     [Fact]
-    public async Task Node_goes_pending_then_active_then_offline_and_a_restart_reuses_the_token()
+    public async Task Node_goes_pending_then_active_then_offline_and_a_restart_reuses_the_token_and_key()
     {
         await using var ollama = await StubOllama.StartAsync();
         using var dir = new TempDir();
         var configDir = dir.Combine("dgon");
         var nodeId = NewNodeId("agent-life");
+        var keyFile = Path.Combine(configDir, nodeId + ".key");
 
         string token;
+        byte[] key;
         await using (var agent = StartAgent(nodeId, configDir, ollama.BaseAddress))
         {
             await WaitForStatus(nodeId, "pending", agent);
 
             var tokenFile = Path.Combine(configDir, nodeId + ".json");
             Assert.True(File.Exists(tokenFile), agent.Dump());
+            Assert.True(File.Exists(keyFile), agent.Dump());
             if (!OperatingSystem.IsWindows())
             {
                 Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(tokenFile));
+                Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(keyFile));
                 Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(configDir));
             }
 
             token = StoredToken(configDir, nodeId);
+            key = File.ReadAllBytes(keyFile);
             Assert.Equal(64, token.Length);
+            Assert.True((await NodeAsync(nodeId))!.HasKey, "the API enrolled the node's public key");
 
             ollama.SetModels("llama3.1:8b");
             await WaitForStatus(nodeId, "active", agent);
@@ -131,7 +193,7 @@ public sealed class AgentProcessTests(ApiFixture fixture, ITestOutputHelper outp
             Assert.True(agent.ExitCode == 0, $"exit code {agent.ExitCode}\n{agent.Dump()}");
             Assert.Contains(agent.Output, l => l.Contains("Registered node " + nodeId, StringComparison.Ordinal));
             Assert.Contains(agent.Output, l => l.Contains("Phase changed to active", StringComparison.Ordinal));
-            Assert.DoesNotContain(agent.Output, l => l.Contains(token, StringComparison.Ordinal));
+            AssertNoSecrets(agent, token);
         }
 
         await WaitForStatus(nodeId, "offline");
@@ -146,11 +208,13 @@ public sealed class AgentProcessTests(ApiFixture fixture, ITestOutputHelper outp
             await restarted.StopAsync();
             Assert.True(restarted.ExitCode == 0, restarted.Dump());
             Assert.Contains(restarted.Output, l => l.Contains("Token reused for node " + nodeId, StringComparison.Ordinal));
+            Assert.Contains(restarted.Output, l => l.Contains("loaded from " + keyFile, StringComparison.Ordinal));
             Assert.DoesNotContain(restarted.Output, l => l.Contains("Registered node", StringComparison.Ordinal));
             Assert.DoesNotContain(restarted.Output, l => l.Contains("Re-registered node", StringComparison.Ordinal));
         }
 
         Assert.Equal(token, StoredToken(configDir, nodeId));
+        Assert.Equal(key, File.ReadAllBytes(keyFile));
     }
 
     [Fact]
@@ -160,7 +224,7 @@ public sealed class AgentProcessTests(ApiFixture fixture, ITestOutputHelper outp
         using var dir = new TempDir();
         var nodeId = NewNodeId("agent-bad");
 
-        await using var agent = StartAgent(nodeId, dir.Path, ollama.BaseAddress, "--region", "ap southeast!");
+        await using var agent = StartAgent(nodeId, dir.Path, ollama.BaseAddress, extra: ["--region", "ap southeast!"]);
         var code = await agent.WaitForExitAsync(Patience);
 
         Assert.True(code == 2, $"exit code {code}\n{agent.Dump()}");
@@ -172,29 +236,71 @@ public sealed class AgentProcessTests(ApiFixture fixture, ITestOutputHelper outp
     }
 
     [Fact]
-    public async Task Token_rejected_after_a_rotation_makes_the_agent_register_again()
+    public async Task Without_a_join_token_the_agent_exits_2_asking_for_one()
     {
         await using var ollama = await StubOllama.StartAsync();
         using var dir = new TempDir();
-        var nodeId = NewNodeId("agent-rot");
+        var nodeId = NewNodeId("agent-nojoin");
+
+        await using var agent = StartAgent(nodeId, dir.Path, ollama.BaseAddress, joinToken: false);
+        var code = await agent.WaitForExitAsync(Patience);
+
+        Assert.True(code == 2, $"exit code {code}\n{agent.Dump()}");
+        var message = Assert.Single(agent.Output, l => l.Contains("Registration rejected", StringComparison.Ordinal));
+        Assert.Contains("join-token-required", message, StringComparison.Ordinal);
+        Assert.Contains("DGON_JOIN_TOKEN", message, StringComparison.Ordinal);
+        Assert.Null(await NodeAsync(nodeId));
+    }
+
+    [Fact]
+    public async Task Admin_key_reset_makes_the_agent_enroll_again_with_its_join_token()
+    {
+        await using var ollama = await StubOllama.StartAsync();
+        using var dir = new TempDir();
+        var nodeId = NewNodeId("agent-reset");
 
         await using var agent = StartAgent(nodeId, dir.Path, ollama.BaseAddress);
         await WaitForStatus(nodeId, "pending", agent);
         var first = StoredToken(dir.Path, nodeId);
 
-        // Someone else registers the same node id: the API issues a new secret, the agent's token now fails (bad-signature).
-        var other = await TestNode.RegisterAsync(Api.Client, nodeId);
+        using (var reset = fixture.Admin(HttpMethod.Post, $"/v1/admin/nodes/{nodeId}/reset-key"))
+        using (var response = await Api.Client.SendAsync(reset))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, response.StatusCode);
+        }
 
-        await Wait(() => Task.FromResult(agent.Output.Any(l => l.Contains("Re-registered node " + nodeId, StringComparison.Ordinal))), "re-registration", agent);
+        await Wait(() => Task.FromResult(agent.Output.Any(l => l.Contains("Re-registered node " + nodeId, StringComparison.Ordinal))), "re-enrollment", agent);
+        Assert.Contains(agent.Output, l => l.Contains("enrolling again with the configured join token", StringComparison.Ordinal));
         var second = StoredToken(dir.Path, nodeId);
         Assert.NotEqual(first, second);
-        Assert.NotEqual(other.Token, second);
-        Assert.Contains(agent.Output, l => l.Contains("re-registering", StringComparison.Ordinal) && l.Contains("bad-signature", StringComparison.Ordinal));
+        Assert.True((await NodeAsync(nodeId))!.HasKey);
 
         var before = (await NodeAsync(nodeId))!.LastHeartbeat;
         await Wait(async () => (await NodeAsync(nodeId))!.LastHeartbeat > before, "heartbeat with the new token", agent);
         await agent.StopAsync();
         Assert.True(agent.ExitCode == 0, agent.Dump());
+        AssertNoSecrets(agent, first, second);
+    }
+
+    [Fact]
+    public async Task Token_older_than_max_age_is_rotated_and_heartbeats_go_on()
+    {
+        await using var ollama = await StubOllama.StartAsync();
+        using var dir = new TempDir();
+        var nodeId = NewNodeId("agent-rot");
+
+        await using var agent = StartAgent(nodeId, dir.Path, ollama.BaseAddress, extra: ["--token-max-age", "2"]);
+        await WaitForStatus(nodeId, "pending", agent);
+        var first = StoredToken(dir.Path, nodeId);
+
+        await Wait(() => Task.FromResult(agent.Output.Any(l => l.Contains("Rotated the node token of " + nodeId, StringComparison.Ordinal))), "rotation", agent);
+        await Wait(() => Task.FromResult(StoredToken(dir.Path, nodeId) != first), "new token stored", agent);
+        var before = (await NodeAsync(nodeId))!.LastHeartbeat;
+        await Wait(async () => (await NodeAsync(nodeId))!.LastHeartbeat > before, "heartbeat with the rotated token", agent);
+        Assert.DoesNotContain(agent.Output, l => l.Contains("re-registering", StringComparison.Ordinal));
+        await agent.StopAsync();
+        Assert.True(agent.ExitCode == 0, agent.Dump());
+        AssertNoSecrets(agent, first, StoredToken(dir.Path, nodeId));
     }
 
     [Fact]
@@ -205,7 +311,7 @@ public sealed class AgentProcessTests(ApiFixture fixture, ITestOutputHelper outp
         using var dir = new TempDir();
         var nodeId = NewNodeId("agent-rcpt");
 
-        await using var agent = StartAgent(nodeId, dir.Path, ollama.BaseAddress, "--sample-receipt");
+        await using var agent = StartAgent(nodeId, dir.Path, ollama.BaseAddress, extra: ["--sample-receipt"]);
         await WaitForStatus(nodeId, "active", agent);
         Assert.True(
             await agent.WaitForOutputAsync(l => l.Contains("Sample receipt r_", StringComparison.Ordinal), Patience),

@@ -24,6 +24,15 @@ public sealed class SerializationTests
     }
 
     [Fact]
+    public void Register_body_carries_the_public_key()
+    {
+        var bytes = NodeApiClient.SerializeBody(
+            new RegisterRequest { NodeId = "n1", Region = "local", Runtime = "ollama", PublicKey = "ed25519:" + new string('A', 43) + "=" },
+            NodeApiClient.Contract.RegisterRequest);
+        Assert.Equal("""{"node_id":"n1","region":"local","runtime":"ollama","public_key":"ed25519:""" + new string('A', 43) + "=\"}", Encoding.UTF8.GetString(bytes));
+    }
+
+    [Fact]
     public void Sample_receipt_has_id_fields_and_real_timestamps()
     {
         var start = DateTimeOffset.FromUnixTimeSeconds(1_736_538_502);

@@ -151,4 +151,35 @@ public sealed class TokenStoreTests : IDisposable
         Assert.Null(loaded.Token);
         Assert.Contains("not a valid token file", loaded.Reason, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Issued_at_is_stored_and_defaults_to_registered_at_in_older_files()
+    {
+        var store = new TokenStore(_dir.Path);
+        var issued = new DateTimeOffset(2026, 11, 2, 8, 0, 0, TimeSpan.Zero);
+        store.Save(Token() with { IssuedAt = issued });
+        var loaded = store.Load(Api, "node-a").Token!;
+        Assert.Equal(issued, loaded.IssuedAt);
+        Assert.Equal(issued, loaded.TokenIssuedAt);
+
+        File.WriteAllText(store.PathFor("node-a"), """{"api":"http://127.0.0.1:8001","node_id":"node-a","node_token":"t","registered_at":"2026-11-01T10:00:00+00:00"}""");
+        var old = store.Load(Api, "node-a").Token!;
+        Assert.Null(old.IssuedAt);
+        Assert.Equal(new DateTimeOffset(2026, 11, 1, 10, 0, 0, TimeSpan.Zero), old.TokenIssuedAt);
+    }
+
+    [Fact]
+    public void File_without_issued_at_omits_it()
+    {
+        var path = new TokenStore(_dir.Path).Save(Token());
+        Assert.DoesNotContain("issued_at", File.ReadAllText(path), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Stored_token_never_prints_the_token()
+    {
+        var text = Token(token: "0123456789abcdef0123").ToString();
+        Assert.DoesNotContain("01234567", text, StringComparison.Ordinal);
+        Assert.Contains("node-a", text, StringComparison.Ordinal);
+    }
 }

@@ -220,6 +220,65 @@ chart writes. External: the referenced Secret's value as seen at install/upgrade
       key: {{ include "dgon.databaseUrl.secretKey" . }}
 {{- end -}}
 
+{{/* ---------- Admin token (DGON_ADMIN_TOKEN of the API) ---------- */}}
+
+{{/* Name of the Secret the chart generates when admin.existingSecret is empty: "<fullname>-admin". */}}
+{{- define "dgon.admin.generatedSecretName" -}}
+{{- printf "%s-admin" (include "dgon.fullname" .) -}}
+{{- end -}}
+
+{{/* Secret and key the API reads DGON_ADMIN_TOKEN from. */}}
+{{- define "dgon.admin.secretName" -}}
+{{- .Values.admin.existingSecret | default (include "dgon.admin.generatedSecretName" .) -}}
+{{- end -}}
+
+{{- define "dgon.admin.secretKey" -}}
+{{- ternary .Values.admin.existingSecretKey "token" (ne .Values.admin.existingSecret "") -}}
+{{- end -}}
+
+{{/*
+The generated admin token: the one in the existing "<fullname>-admin" Secret (so that it survives upgrades), else a
+new random one (48 alphanumerics, about 285 bits). Computed once per render and remembered on the root context, so
+that the Secret and the checksum annotation agree.
+*/}}
+{{- define "dgon.admin.token" -}}
+{{- if not (hasKey . "dgonAdminToken") -}}
+{{- $existing := lookup "v1" "Secret" .Release.Namespace (include "dgon.admin.generatedSecretName" .) -}}
+{{- $token := dig "data" "token" "" $existing | b64dec -}}
+{{- $_ := set . "dgonAdminToken" ($token | default (randAlphaNum 48)) -}}
+{{- end -}}
+{{- get . "dgonAdminToken" -}}
+{{- end -}}
+
+{{/*
+checksum/admin-token pod annotation: rolls the API when the admin token changes. Generated: the token the chart
+writes. Existing Secret: its value as seen at install/upgrade time (lookup; empty offline).
+*/}}
+{{- define "dgon.admin.checksum" -}}
+{{- if .Values.admin.existingSecret -}}
+{{- $secret := lookup "v1" "Secret" .Release.Namespace .Values.admin.existingSecret -}}
+{{- printf "%s/%s/%s" .Values.admin.existingSecret .Values.admin.existingSecretKey (dig "data" .Values.admin.existingSecretKey "" $secret) | sha256sum -}}
+{{- else -}}
+{{- printf "%s/token/%s" (include "dgon.admin.generatedSecretName" .) (include "dgon.admin.token" .) | sha256sum -}}
+{{- end -}}
+{{- end -}}
+
+{{/* env entry DGON_ADMIN_TOKEN from the generated or the existing Secret. */}}
+{{- define "dgon.admin.env" -}}
+- name: DGON_ADMIN_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "dgon.admin.secretName" . }}
+      key: {{ include "dgon.admin.secretKey" . }}
+{{- end -}}
+
+{{/* "true" when the API ingress is rendered with TLS (agents reach the API over https): HSTS applies. */}}
+{{- define "dgon.api.tlsIngress" -}}
+{{- if and .Values.ingress.api.enabled .Values.ingress.api.tls.enabled -}}
+true
+{{- end -}}
+{{- end -}}
+
 {{/* ---------- URLs (NOTES, CORS) ---------- */}}
 
 {{/* Public URL of an ingress ("api" or "dashboard"): https when TLS is on; empty host → empty. */}}
@@ -248,6 +307,10 @@ http://localhost:3000
 {{- end -}}
 {{- if and .Values.ingress.dashboard.enabled (not .Values.dashboard.enabled) -}}
 {{- fail "ingress.dashboard.enabled is true but dashboard.enabled is false: enable the dashboard or disable its ingress" -}}
+{{- end -}}
+{{- $api := .Values.ingress.api -}}
+{{- if and $api.enabled (not $api.tls.enabled) (not $api.allowInsecureHttp) -}}
+{{- fail "ingress.api.enabled is true but ingress.api.tls.enabled is false: registration returns each node's token in the response, so over plain HTTP anyone on the path can read it. Turn TLS on (ingress.api.tls.enabled=true and a TLS Secret in ingress.api.tls.secretName, filled by cert-manager or created with kubectl create secret tls), disable the ingress (ingress.api.enabled=false), or, where the HTTP hop cannot be observed (a local test cluster, TLS terminated in front of the ingress controller), set ingress.api.allowInsecureHttp=true" -}}
 {{- end -}}
 {{- range $component := list "api" "dashboard" -}}
 {{- $ing := index $.Values.ingress $component -}}

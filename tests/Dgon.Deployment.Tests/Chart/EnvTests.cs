@@ -56,7 +56,7 @@ public sealed class EnvTests
 
         AssertFromSecret(Api(chart), "DATABASE_URL", "pg-credentials", "url");
         AssertFromSecret(Operator(chart), "DATABASE_URL", "pg-credentials", "url");
-        Assert.Empty(chart.OfKind("Secret"));
+        Assert.Equal([Names.AdminSecret], chart.OfKind("Secret").Select(Name));
     }
 
     [Fact]
@@ -106,6 +106,72 @@ public sealed class EnvTests
             "--set", "ingress.dashboard.enabled=true", "--set", "ingress.dashboard.tls.enabled=true")), "CORS_ORIGIN")["value"]));
         Assert.Equal("https://a.example,https://b.example", Str(Env(Api(Helm.Template(
             "--set", "api.corsOrigin=https://a.example\\,https://b.example")), "CORS_ORIGIN")["value"]));
+    }
+
+    [Fact]
+    public void Api_reads_the_admin_token_from_the_generated_secret_and_nothing_else_gets_it()
+    {
+        var chart = Helm.Template();
+
+        AssertFromSecret(Api(chart), "DGON_ADMIN_TOKEN", Names.AdminSecret, "token");
+        foreach (var other in new[] { Operator(chart), Container(chart.Get("Deployment", Names.Dashboard), "dashboard") })
+        {
+            Assert.DoesNotContain(other["env"]!.AsArray(), e => Str(e!["name"]) == "DGON_ADMIN_TOKEN");
+        }
+    }
+
+    [Fact]
+    public void Api_reads_the_admin_token_from_an_existing_secret_and_key()
+    {
+        var chart = Helm.Template("--set", "admin.existingSecret=ops-admin", "--set", "admin.existingSecretKey=bearer");
+
+        AssertFromSecret(Api(chart), "DGON_ADMIN_TOKEN", "ops-admin", "bearer");
+
+        // The key alone does not move the reference away from the generated Secret's "token".
+        AssertFromSecret(Api(Helm.Template("--set", "admin.existingSecretKey=bearer")), "DGON_ADMIN_TOKEN", Names.AdminSecret, "token");
+    }
+
+    [Fact]
+    public void Hsts_is_on_while_the_api_ingress_has_tls_unless_turned_off()
+    {
+        static string? Hsts(params string[] args) => Str(Env(Api(Helm.Template(args)), "DGON_HSTS")["value"]);
+
+        Assert.Equal("true", Hsts());
+        Assert.Equal("true", Hsts("-f", Helm.CiValues("production-values.yaml")));
+        Assert.Equal("false", Hsts("--set", "api.hsts=false"));
+        Assert.Equal("false", Hsts("--set", "ingress.api.tls.enabled=false", "--set", "ingress.api.allowInsecureHttp=true"));
+        Assert.Equal("false", Hsts("--set", "ingress.api.enabled=false"));
+    }
+
+    [Fact]
+    public void Trusted_proxies_default_to_the_private_ranges_and_are_configurable()
+    {
+        static string? Proxies(params string[] args) => Str(Env(Api(Helm.Template(args)), "DGON_TRUSTED_PROXIES")["value"]);
+
+        Assert.Equal("10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7", Proxies());
+        Assert.Equal("10.42.0.0/16,fd00:10:42::/56,10.43.7.9", Proxies("--set", "api.trustedProxies={10.42.0.0/16,fd00:10:42::/56,10.43.7.9}"));
+        Assert.Equal("", Proxies("--set-json", "api.trustedProxies=[]"));
+        Assert.DoesNotContain(Operator(Helm.Template())["env"]!.AsArray(), e => Str(e!["name"]) == "DGON_TRUSTED_PROXIES");
+    }
+
+    [Fact]
+    public void Values_and_chart_readme_say_to_narrow_the_trusted_proxies_on_a_shared_pod_network()
+    {
+        // The comments of values.yaml as running text.
+        var values = File.ReadAllText(Path.Combine(Helm.ChartDir, "values.yaml")).Replace("\n  # ", " ", StringComparison.Ordinal);
+        var readme = File.ReadAllText(Path.Combine(Helm.ChartDir, "README.md"));
+
+        Assert.Contains("Where the cluster's pod network is shared with workloads you do not trust, narrow it to the ingress controller's pod CIDR", values, StringComparison.Ordinal);
+        Assert.Contains("narrow it to the ingress controller's pod CIDR", readme, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Rate_limits_are_switched_off_only_on_request()
+    {
+        Assert.DoesNotContain(Api(Helm.Template())["env"]!.AsArray(), e => Str(e!["name"]) == "DGON_RATE_LIMITS");
+        Assert.DoesNotContain(Api(Helm.Production())["env"]!.AsArray(), e => Str(e!["name"]) == "DGON_RATE_LIMITS");
+
+        Assert.Equal("off", Str(Env(Api(Helm.Template("--set", "api.rateLimits.enabled=false")), "DGON_RATE_LIMITS")["value"]));
     }
 
     [Fact]

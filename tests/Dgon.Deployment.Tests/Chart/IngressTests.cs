@@ -3,9 +3,12 @@ using static Dgon.Deployment.Tests.Chart.RenderedChart;
 
 namespace Dgon.Deployment.Tests.Chart;
 
-/// <summary>Agents reach the API from outside through an Ingress that exposes only /v1.</summary>
+/// <summary>Agents reach the API from outside through an Ingress that exposes only /v1, over TLS unless told otherwise.</summary>
 public sealed class IngressTests
 {
+    /// <summary>Plain HTTP on the API ingress, explicitly allowed.</summary>
+    private static readonly string[] InsecureHttp = ["--set", "ingress.api.tls.enabled=false", "--set", "ingress.api.allowInsecureHttp=true"];
+
     private static JsonObject OnlyPath(JsonObject ingress)
     {
         var rule = Assert.Single(ingress["spec"]!["rules"]!.AsArray())!;
@@ -24,8 +27,53 @@ public sealed class IngressTests
         Assert.Equal("Prefix", Str(path["pathType"]));
         Assert.Equal(Names.Api, Str(path["backend"]!["service"]!["name"]));
         Assert.Equal("http", Str(path["backend"]!["service"]!["port"]!["name"]));
-        Assert.Null(ingress["spec"]!["tls"]);
         Assert.Null(ingress["spec"]!["ingressClassName"]);
+    }
+
+    [Fact]
+    public void Default_values_put_tls_on_the_api_ingress_with_the_release_scoped_secret()
+    {
+        var ingress = Helm.Template().Get("Ingress", Names.Api);
+
+        var tls = Assert.Single(ingress["spec"]!["tls"]!.AsArray())!;
+        Assert.Equal(["dgon.example.com"], tls["hosts"]!.AsArray().Select(Str));
+        Assert.Equal(Names.ApiTlsSecret, Str(tls["secretName"]));
+        Assert.Null(ingress["metadata"]!["annotations"]);
+    }
+
+    [Fact]
+    public void Api_ingress_without_tls_fails_with_a_message_naming_the_way_out()
+    {
+        var result = Helm.TryTemplate("--set", "ingress.api.tls.enabled=false");
+
+        Assert.NotEqual(0, result.ExitCode);
+        Assert.Contains("ingress.api.enabled is true but ingress.api.tls.enabled is false", result.Stderr, StringComparison.Ordinal);
+        Assert.Contains("node's token", result.Stderr, StringComparison.Ordinal);
+        Assert.Contains("ingress.api.allowInsecureHttp=true", result.Stderr, StringComparison.Ordinal);
+
+        // The same refusal from `helm install` (offline; helm lint only logs a template's `fail`).
+        var install = Helm.Run("install", Helm.Release, Helm.ChartDir, "--namespace", Helm.Namespace, "--dry-run=client",
+            "--set", "ingress.api.tls.enabled=false");
+        Assert.NotEqual(0, install.ExitCode);
+        Assert.Contains("ingress.api.tls.enabled is false", install.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Api_ingress_without_tls_renders_when_insecure_http_is_allowed()
+    {
+        var ingress = Helm.Template(InsecureHttp).Get("Ingress", Names.Api);
+
+        Assert.Null(ingress["spec"]!["tls"]);
+        Assert.Equal("/v1", Str(OnlyPath(ingress)["path"]));
+    }
+
+    [Fact]
+    public void Tls_off_needs_no_permission_when_the_api_ingress_is_disabled()
+    {
+        var chart = Helm.Template("--set", "ingress.api.enabled=false", "--set", "ingress.api.tls.enabled=false");
+
+        Assert.False(chart.Has("Ingress", Names.Api));
+        chart.Get("Deployment", Names.Api);
     }
 
     [Fact]
@@ -44,7 +92,7 @@ public sealed class IngressTests
     [Fact]
     public void Tls_without_a_secret_name_uses_a_release_scoped_default()
     {
-        var ingress = Helm.Template("--set", "ingress.api.tls.enabled=true", "--set", "ingress.api.host=agents.example.org").Get("Ingress", Names.Api);
+        var ingress = Helm.Template("--set", "ingress.api.host=agents.example.org").Get("Ingress", Names.Api);
 
         var tls = Assert.Single(ingress["spec"]!["tls"]!.AsArray())!;
         Assert.Equal("dgon-api-tls", Str(tls["secretName"]));
@@ -55,7 +103,7 @@ public sealed class IngressTests
     [Fact]
     public void Empty_host_gives_a_rule_for_any_host()
     {
-        var ingress = Helm.Template("--set", "ingress.api.host=").Get("Ingress", Names.Api);
+        var ingress = Helm.Template(["--set", "ingress.api.host=", .. InsecureHttp]).Get("Ingress", Names.Api);
 
         Assert.Null(ingress["spec"]!["rules"]![0]!["host"]);
         Assert.Equal("/v1", Str(OnlyPath(ingress)["path"]));

@@ -8,6 +8,8 @@ public static class Names
     public const string Dashboard = "dgon-dashboard";
     public const string Postgresql = "dgon-postgresql";
     public const string DatabaseUrlSecret = "dgon-database-url";
+    public const string AdminSecret = "dgon-admin";
+    public const string ApiTlsSecret = "dgon-api-tls";
     public const string GrafanaDashboard = "dgon-grafana-dashboard";
     public const string TestPod = "dgon-test-api";
 }

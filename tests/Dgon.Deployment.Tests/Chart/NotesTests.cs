@@ -3,17 +3,56 @@ namespace Dgon.Deployment.Tests.Chart;
 /// <summary>What an operator reads after `helm install`: the agents' API URL, first-node enrollment, the dashboard.</summary>
 public sealed class NotesTests
 {
+    private const string ReadAdminToken = "kubectl get secret dgon-admin -n dgon -o jsonpath='{.data.token}' | base64 -d";
+
     [Fact]
-    public void Notes_name_the_ingress_url_for_agents_and_warn_without_tls()
+    public void Notes_name_the_https_ingress_url_for_agents_and_its_tls_secret()
     {
         var notes = Notes.Render();
 
-        Assert.Contains("Agents connect to:  http://dgon.example.com", notes, StringComparison.Ordinal);
-        Assert.Contains("WARNING: ingress.api.tls.enabled is false", notes, StringComparison.Ordinal);
-        Assert.Contains("DGON_API=http://dgon.example.com NODE_ID=", notes, StringComparison.Ordinal);
+        Assert.Contains("Agents connect to:  https://dgon.example.com", notes, StringComparison.Ordinal);
+        Assert.DoesNotContain("WARNING: ingress.api.tls.enabled is false", notes, StringComparison.Ordinal);
+        Assert.Contains("kubectl create secret tls dgon-api-tls -n dgon --cert=", notes, StringComparison.Ordinal);
+        Assert.Contains("DGON_API=https://dgon.example.com DGON_JOIN_TOKEN=<token> NODE_ID=", notes, StringComparison.Ordinal);
         Assert.Contains("kubectl get dgonnodes -n dgon", notes, StringComparison.Ordinal);
         Assert.Contains("kubectl port-forward -n dgon svc/dgon-dashboard 3000:3000", notes, StringComparison.Ordinal);
         Assert.Contains("helm test dgon -n dgon", notes, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Notes_warn_when_plain_http_is_allowed()
+    {
+        var notes = Notes.Render("--set", "ingress.api.tls.enabled=false", "--set", "ingress.api.allowInsecureHttp=true");
+
+        Assert.Contains("Agents connect to:  http://dgon.example.com", notes, StringComparison.Ordinal);
+        Assert.Contains("WARNING: ingress.api.tls.enabled is false (ingress.api.allowInsecureHttp=true)", notes, StringComparison.Ordinal);
+        Assert.DoesNotContain("kubectl create secret tls", notes, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Notes_say_how_to_read_the_admin_token_and_create_a_join_token()
+    {
+        var notes = Notes.Render();
+
+        Assert.Contains($"ADMIN_TOKEN=$({ReadAdminToken})", notes, StringComparison.Ordinal);
+        Assert.Contains(
+            "curl -s https://dgon.example.com/v1/admin/join-tokens -H \"Authorization: Bearer $ADMIN_TOKEN\" \\\n"
+            + "       -H 'Content-Type: application/json' -d '{}'",
+            notes, StringComparison.Ordinal);
+        Assert.Contains(
+            "kubectl create secret generic dgon-join-token-<id> -n dgon --type=dgon.io/join-token \\\n"
+            + "       --from-literal=token-id=<id> --from-literal=token-secret=<secret> --from-literal=expiration=<RFC3339>",
+            notes, StringComparison.Ordinal);
+        Assert.Contains("DGON_JOIN_TOKEN=<token>", notes, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Notes_read_the_admin_token_from_an_existing_secret_and_key()
+    {
+        var notes = Notes.Render("--set", "admin.existingSecret=ops-admin", "--set", "admin.existingSecretKey=admin.token");
+
+        Assert.Contains("kubectl get secret ops-admin -n dgon -o jsonpath='{.data.admin\\.token}' | base64 -d", notes, StringComparison.Ordinal);
+        Assert.DoesNotContain("secret dgon-admin", notes, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -23,7 +62,9 @@ public sealed class NotesTests
 
         Assert.Contains("Agents connect to:  https://dgon.example.com", notes, StringComparison.Ordinal);
         Assert.DoesNotContain("WARNING: ingress.api.tls.enabled is false", notes, StringComparison.Ordinal);
-        Assert.Contains("DGON_API=https://dgon.example.com NODE_ID=", notes, StringComparison.Ordinal);
+        Assert.Contains("DGON_API=https://dgon.example.com DGON_JOIN_TOKEN=<token> NODE_ID=", notes, StringComparison.Ordinal);
+        Assert.Contains("cert-manager fills the Secret dgon-example-com-tls", notes, StringComparison.Ordinal);
+        Assert.DoesNotContain("kubectl create secret tls", notes, StringComparison.Ordinal);
         Assert.Contains("https://console.example.com", notes, StringComparison.Ordinal);
         Assert.Contains("Secret \"dgon-database\"", notes, StringComparison.Ordinal);
     }
@@ -34,7 +75,8 @@ public sealed class NotesTests
         var notes = Notes.Render("--set", "ingress.api.enabled=false");
 
         Assert.Contains("kubectl port-forward -n dgon svc/dgon-api 8001:8001", notes, StringComparison.Ordinal);
-        Assert.Contains("DGON_API=http://127.0.0.1:8001 NODE_ID=", notes, StringComparison.Ordinal);
+        Assert.Contains("DGON_API=http://127.0.0.1:8001 DGON_JOIN_TOKEN=<token> NODE_ID=", notes, StringComparison.Ordinal);
+        Assert.Contains("curl -s http://127.0.0.1:8001/v1/admin/join-tokens ", notes, StringComparison.Ordinal);
         Assert.DoesNotContain("Agents connect to:", notes, StringComparison.Ordinal);
     }
 

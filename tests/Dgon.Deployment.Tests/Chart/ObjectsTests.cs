@@ -31,6 +31,7 @@ public sealed class ObjectsTests
         chart.Get("Service", Names.Postgresql);
         chart.Get("Secret", Names.Postgresql);
         chart.Get("Secret", Names.DatabaseUrlSecret);
+        chart.Get("Secret", Names.AdminSecret);
         chart.Get("ConfigMap", Names.GrafanaDashboard);
         chart.Get("Pod", Names.TestPod);
         Assert.Equal(2, chart.Get("Deployment", Names.Operator)["spec"]!["replicas"]!.GetValue<long>());
@@ -43,7 +44,7 @@ public sealed class ObjectsTests
         var chart = Helm.Production();
 
         Assert.Empty(chart.OfKind("StatefulSet"));
-        Assert.Empty(chart.OfKind("Secret"));
+        Assert.Equal([Names.AdminSecret], chart.OfKind("Secret").Select(Name));
         Assert.False(chart.Has("Service", Names.Postgresql));
         chart.Get("Deployment", Names.Api);
         chart.Get("Deployment", Names.Operator);

@@ -15,8 +15,9 @@ public sealed class RbacTests
 
     private static readonly string[] OperatorRules =
     [
-        "dgon.io|dgonnodes|get,list,patch,watch",
+        "dgon.io|dgonnodes|delete,get,list,patch,watch",
         "dgon.io|dgonnodes/status|patch",
+        "|secrets|delete,list,watch",
         "events.k8s.io|events|create",
         "coordination.k8s.io|leases|create,get,update",
     ];

@@ -12,6 +12,13 @@ public sealed class SchemaTests
     [InlineData("api.podAntiAffinityPreset=hard", "/api/podAntiAffinityPreset")]
     [InlineData("metrics.serviceMonitor.interval=often", "/metrics/serviceMonitor/interval")]
     [InlineData("postgresql.bundled.password=p@ss word", "/postgresql/bundled/password")]
+    [InlineData("ingress.api.allowInsecureHttp=maybe", "/ingress/api/allowInsecureHttp")]
+    [InlineData("api.hsts=yes", "/api/hsts")]
+    [InlineData("api.trustedProxies[0]=ingress-nginx", "/api/trustedProxies/0")]
+    [InlineData("api.trustedProxies[0]=10.0.0.0/8\\,0.0.0.0/0", "/api/trustedProxies/0")]
+    [InlineData("api.rateLimits.enabled=sometimes", "/api/rateLimits/enabled")]
+    [InlineData("admin.existingSecret=Not_A_Name", "/admin/existingSecret")]
+    [InlineData("admin.existingSecretKey=", "/admin/existingSecretKey")]
     public void A_wrong_value_fails_and_the_error_names_it(string set, string path)
     {
         var result = Helm.TryTemplate("--set", set);
@@ -27,6 +34,13 @@ public sealed class SchemaTests
     [InlineData("api.replica=3", "'replica'")]
     [InlineData("ingress.api.tlss.enabled=true", "'tlss'")]
     [InlineData("postgresql.external.existingsecret=db", "'existingsecret'")]
+    [InlineData("admin.existingsecret=ops-admin", "'existingsecret'")]
+    [InlineData("admin.token=abc", "'token'")]
+    [InlineData("api.rateLimits.enable=false", "'enable'")]
+    [InlineData("api.trustedProxy[0]=10.0.0.0/8", "'trustedProxy'")]
+    [InlineData("ingress.api.allowInsecureHTTP=true", "'allowInsecureHTTP'")]
+    [InlineData("ingress.api.tls.allowInsecureHttp=true", "'allowInsecureHttp'")]
+    [InlineData("ingress.dashboard.allowInsecureHttp=true", "'allowInsecureHttp'")]
     public void An_unknown_key_fails_and_the_error_names_it(string set, string key)
     {
         var result = Helm.TryTemplate("--set", set);
