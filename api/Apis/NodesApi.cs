@@ -132,12 +132,13 @@ public static partial class NodesApi
                     break;
                 case KeyProofResult.Replayed:
                     return Problems.Unauthorized(NodeAuthResult.Replayed);
+                case KeyProofResult.StaleTimestamp:
+                    return Problems.Unauthorized(NodeAuthResult.StaleTimestamp); // the agent's clock, not its key: it can retry
                 default:
                     return Problems.ProofRequired(nodeId, proof switch
                     {
                         KeyProofResult.Missing => $"the request carries no {NodeKeyProof.ProofHeader}",
                         KeyProofResult.WrongNode => $"{NodeAuth.NodeIdHeader} does not name this node",
-                        KeyProofResult.StaleTimestamp => $"{NodeAuth.TimestampHeader} is not within 120 s of server time",
                         _ => $"the {NodeKeyProof.ProofHeader} signature does not verify under the enrolled key",
                     });
             }
@@ -219,14 +220,13 @@ public static partial class NodesApi
         var proof = await reader.VerifyKeyProofAsync(request, nodeId, key, raw.Value, ct);
         if (proof != KeyProofResult.Ok)
         {
-            return proof == KeyProofResult.Replayed
-                ? Problems.Unauthorized(NodeAuthResult.Replayed)
-                : Problems.BadProof(proof switch
-                {
-                    KeyProofResult.Missing => $"{NodeAuth.NodeIdHeader}, {NodeAuth.TimestampHeader} and {NodeKeyProof.ProofHeader} are required",
-                    KeyProofResult.StaleTimestamp => $"{NodeAuth.TimestampHeader} is not within 120 s of server time",
-                    _ => $"the {NodeKeyProof.ProofHeader} signature does not verify under the enrolled key",
-                });
+            return proof switch
+            {
+                KeyProofResult.Replayed => Problems.Unauthorized(NodeAuthResult.Replayed),
+                KeyProofResult.StaleTimestamp => Problems.Unauthorized(NodeAuthResult.StaleTimestamp),
+                KeyProofResult.Missing => Problems.BadProof($"{NodeAuth.NodeIdHeader}, {NodeAuth.TimestampHeader} and {NodeKeyProof.ProofHeader} are required"),
+                _ => Problems.BadProof($"the {NodeKeyProof.ProofHeader} signature does not verify under the enrolled key"),
+            };
         }
 
         var parsed = JsonBody.Parse(raw.Value, DgonJsonContext.Default.JsonElement);

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
 using Dgon.Domain.Nodes;
 using Dgon.Domain.Ports;
 
@@ -10,7 +11,7 @@ namespace Dgon.Kubernetes.DgonNodes;
 /// shared by the ingress API (which writes heartbeats into <c>status</c>) and the operator (which applies the
 /// lifecycle and mirrors nodes into PostgreSQL). Pure functions.
 /// </summary>
-public static class DgonNodeMapping
+public static partial class DgonNodeMapping
 {
     /// <summary>Label on every object the DGON components create (Kubernetes recommended labels).</summary>
     public const string ManagedByLabel = "app.kubernetes.io/managed-by";
@@ -21,8 +22,41 @@ public static class DgonNodeMapping
     /// <summary>Key of the HMAC token in a node's Secret.</summary>
     public const string TokenKey = "token";
 
+    /// <summary>
+    /// Key of the token that verified until the last rotation (issue 9); present only after a rotation, together
+    /// with <see cref="PreviousTokenValidUntilKey"/>.
+    /// </summary>
+    public const string PreviousTokenKey = "previous-token";
+
+    /// <summary>Key of the RFC 3339 UTC time until which <see cref="PreviousTokenKey"/> still verifies.</summary>
+    public const string PreviousTokenValidUntilKey = "previous-token-valid-until";
+
+    /// <summary>
+    /// Annotation on a node's Secret: the public key (<c>spec.publicKey</c>) its tokens were issued for. The tokens
+    /// count only while the DgonNode still has that key, so removing or changing <c>spec.publicKey</c> (an admin
+    /// reset with kubectl) revokes them at once. Absent on Secrets of keyless nodes (seed agents).
+    /// </summary>
+    public const string TokenPublicKeyAnnotation = "dgon.io/public-key";
+
     /// <summary>Secret type of node secrets.</summary>
     public const string SecretType = "dgon.io/node-token";
+
+    /// <summary>Annotation on a DgonNode: id of the join token its last join-token enrollment consumed (audit; written by the ingress API).</summary>
+    public const string EnrolledWithAnnotation = "dgon.io/enrolled-with";
+
+    /// <summary>Annotation naming why the operator set <c>spec.quarantine</c> (written by the operator, removed once the quarantine is cleared).</summary>
+    public const string QuarantineReasonAnnotation = "dgon.io/quarantine-reason";
+
+    /// <summary>
+    /// Reason (annotation, Event and <c>Quarantined</c> condition) of a quarantine for repeated replays of valid
+    /// signed requests (issue 9), the only failures recorded on a DgonNode.
+    /// </summary>
+    public const string ReplayedRequestsReason = "ReplayedRequests";
+
+    /// <summary>Message of the <c>Quarantined</c> condition when <see cref="ReplayedRequestsReason"/> is its reason.</summary>
+    public const string ReplayedRequestsMessage =
+        "Valid signed requests of this node were replayed repeatedly: its token may have leaked. Reset its identity "
+        + "(POST /v1/admin/nodes/{id}/reset-key, or remove spec.publicKey), then clear spec.quarantine to let it rejoin.";
 
     /// <summary>Name of the Secret holding a node's HMAC token: <c>dgonnode-{id}</c> (≤ 72 characters, a valid name).</summary>
     public static string SecretName(string nodeId) => "dgonnode-" + nodeId;
@@ -96,6 +130,7 @@ public static class DgonNodeMapping
             GreenEnergy = node.Spec.GreenEnergy,
             AsnHint = node.Spec.AsnHint,
             WalletAddress = node.Spec.WalletAddress,
+            PublicKey = node.Spec.PublicKey,
             Ready = node.Status?.Ready ?? false,
             LastHeartbeat = node.Status?.LastHeartbeatTime,
             Metrics = new NodeMetrics(node.Status?.GpuUtil, node.Status?.MemUsedGb, node.Status?.P95Ms),
@@ -115,6 +150,9 @@ public static class DgonNodeMapping
                 Name = registration.NodeId,
                 Namespace = @namespace,
                 Labels = new Dictionary<string, string>(StringComparer.Ordinal) { [ManagedByLabel] = "dgon-api" },
+                Annotations = registration.EnrolledWith is { } tokenId
+                    ? new Dictionary<string, string>(StringComparer.Ordinal) { [EnrolledWithAnnotation] = tokenId }
+                    : null,
             },
             Spec = new DgonNodeSpec
             {
@@ -123,28 +161,71 @@ public static class DgonNodeMapping
                 AsnHint = registration.AsnHint,
                 WalletAddress = registration.WalletAddress,
                 GreenEnergy = registration.GreenEnergy,
+                PublicKey = registration.PublicKey,
             },
         };
     }
 
     /// <summary>
     /// JSON merge patch (RFC 7386) of the declared spec fields; <c>spec.quarantine</c> (operator intent) is left alone.
-    /// Null optional fields are removed.
+    /// Null optional fields are removed. <c>spec.publicKey</c> is set to <paramref name="publicKey"/> when given and
+    /// left as stored otherwise (a registration never removes a key; only an admin reset does). With
+    /// <paramref name="resourceVersion"/> the API server applies it only to that version (409 Conflict otherwise):
+    /// the registration's precondition was checked against exactly that version. A join-token enrollment
+    /// (<see cref="NodeRegistration.EnrolledWith"/>) also sets the annotation <see cref="EnrolledWithAnnotation"/>.
     /// </summary>
-    public static JsonObject DeclaredSpecPatch(NodeRegistration registration)
+    public static JsonObject DeclaredSpecPatch(NodeRegistration registration, string? publicKey = null, string? resourceVersion = null)
     {
         ArgumentNullException.ThrowIfNull(registration);
-        return new JsonObject
+        var spec = new JsonObject
         {
-            ["spec"] = new JsonObject
-            {
-                ["region"] = registration.Region,
-                ["runtime"] = registration.Runtime.ToWire(),
-                ["asnHint"] = registration.AsnHint,
-                ["walletAddress"] = registration.WalletAddress,
-                ["greenEnergy"] = registration.GreenEnergy,
-            },
+            ["region"] = registration.Region,
+            ["runtime"] = registration.Runtime.ToWire(),
+            ["asnHint"] = registration.AsnHint,
+            ["walletAddress"] = registration.WalletAddress,
+            ["greenEnergy"] = registration.GreenEnergy,
         };
+        if (publicKey is not null)
+        {
+            spec["publicKey"] = publicKey;
+        }
+
+        var patch = new JsonObject { ["spec"] = spec };
+        var metadata = new JsonObject();
+        if (resourceVersion is not null)
+        {
+            metadata["resourceVersion"] = resourceVersion;
+        }
+
+        if (registration.EnrolledWith is { } tokenId)
+        {
+            metadata["annotations"] = new JsonObject { [EnrolledWithAnnotation] = tokenId };
+        }
+
+        if (metadata.Count > 0)
+        {
+            patch["metadata"] = metadata;
+        }
+
+        return patch;
+    }
+
+    /// <summary>
+    /// <see cref="NodeConditions.Compute"/> on the node's stored conditions, with the DgonNode's own wording: a
+    /// <c>Quarantined</c> condition whose reason is <see cref="ReplayedRequestsReason"/> carries
+    /// <see cref="ReplayedRequestsMessage"/>. The API and the operator both write conditions through this, so they
+    /// agree on every message (no write ping-pong).
+    /// </summary>
+    public static IReadOnlyList<NodeCondition> ComputeConditions(DgonNode node, NodeConditionInputs inputs, DateTimeOffset now)
+    {
+        ArgumentNullException.ThrowIfNull(node);
+        var computed = NodeConditions.Compute(Conditions(node), inputs, now);
+        return
+        [
+            .. computed.Select(c => c is { Type: NodeConditions.Quarantined, Status: ConditionState.True, Reason: ReplayedRequestsReason }
+                ? c with { Message = ReplayedRequestsMessage }
+                : c),
+        ];
     }
 
     /// <summary>
@@ -201,6 +282,16 @@ public static class DgonNodeMapping
     /// </summary>
     public static string MicroTime(DateTimeOffset t) =>
         new DateTimeOffset(t.UtcTicks - (t.UtcTicks % 10), TimeSpan.Zero).UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'", CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// Whether <paramref name="reason"/> is a valid condition reason (the CRD's pattern
+    /// <c>^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$</c>, at most 1024 characters), e.g. the value of
+    /// <see cref="QuarantineReasonAnnotation"/> an admin may set.
+    /// </summary>
+    public static bool IsConditionReason(string? reason) => reason is { Length: > 0 and <= 1024 } && ReasonShape().IsMatch(reason);
+
+    [GeneratedRegex("^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$", RegexOptions.CultureInvariant)]
+    private static partial Regex ReasonShape();
 
     private static ConditionState ParseState(string? s) => s switch
     {

@@ -31,7 +31,11 @@ public sealed class DgonNode : KubeObject
     public DgonNodeStatus? Status { get; set; }
 }
 
-/// <summary>DgonNode spec (CRD <c>.spec</c>): region and runtime are required by the schema.</summary>
+/// <summary>
+/// DgonNode spec (CRD <c>.spec</c>): region and runtime are required by the schema. Written by the ingress API at
+/// registration, except <see cref="Quarantine"/> (operator intent: the operator or an admin) and the reset of
+/// <see cref="PublicKey"/> (an admin).
+/// </summary>
 public sealed class DgonNodeSpec
 {
     /// <summary>Region, a Kubernetes label value (1-63 chars, <c>^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$</c>).</summary>
@@ -51,6 +55,13 @@ public sealed class DgonNodeSpec
 
     /// <summary>Operator intent: true holds the node in quarantine (schema default false).</summary>
     public bool Quarantine { get; set; }
+
+    /// <summary>
+    /// The node's enrolled Ed25519 public key, <c>ed25519:</c> + base64 of the 32 raw bytes (issue 9); null when the
+    /// node has none (seed agent) or an admin reset it (<c>kubectl patch dgonnode X --type=merge -p
+    /// '{"spec":{"publicKey":null}}'</c>), which also invalidates the node's tokens.
+    /// </summary>
+    public string? PublicKey { get; set; }
 
     /// <summary>Spec fields this model does not know, kept across read-modify-PUT.</summary>
     [JsonExtensionData]
@@ -90,7 +101,11 @@ public sealed class DgonNodeStatus
     /// <summary>Conditions (list-map keyed by type; at most 16): Ready, Heartbeating, Quarantined.</summary>
     public List<Condition>? Conditions { get; set; }
 
-    /// <summary>Recorded by the ingress API when HMAC verification for this node fails repeatedly.</summary>
+    /// <summary>
+    /// Recorded by the ingress API when evidence only the key holder can produce fails repeatedly (issue 9: valid
+    /// signed requests replayed); the operator quarantines the node and clears it. Never written for failures a
+    /// stranger can cause (bad signature, stale timestamp).
+    /// </summary>
     public DgonNodeAuthFailures? AuthFailures { get; set; }
 
     /// <summary>Status fields this model does not know, kept across read-modify-PUT.</summary>
@@ -98,7 +113,7 @@ public sealed class DgonNodeStatus
     public Dictionary<string, JsonElement>? ExtensionData { get; set; }
 }
 
-/// <summary>DgonNode <c>.status.authFailures</c>: count, first/last failure time (RFC 3339 seconds) and last reason (≤ 64 chars).</summary>
+/// <summary>DgonNode <c>.status.authFailures</c> (written by the ingress API): count, first/last failure time (RFC 3339 seconds) and last reason (≤ 64 chars).</summary>
 public sealed class DgonNodeAuthFailures
 {
     /// <summary>Failures counted in the window that crossed the threshold (≥ 0).</summary>
@@ -110,6 +125,6 @@ public sealed class DgonNodeAuthFailures
     /// <summary>Time of the last failure.</summary>
     public DateTimeOffset LastFailureTime { get; set; }
 
-    /// <summary>Reason of the last failure, e.g. <c>BadSignature</c>, <c>StaleTimestamp</c>.</summary>
+    /// <summary>Reason of the last failure, e.g. <c>Replayed</c>.</summary>
     public string? LastReason { get; set; }
 }

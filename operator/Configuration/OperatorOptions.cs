@@ -49,6 +49,29 @@ public sealed record OperatorOptions
     /// <summary>How often the mirror is checked for rows whose DgonNode is gone (besides at each leadership start).</summary>
     public TimeSpan MirrorResyncPeriod { get; init; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>Default of <see cref="PendingNodeTtl"/>: 24 hours.</summary>
+    public static readonly TimeSpan DefaultPendingNodeTtl = TimeSpan.FromHours(24);
+
+    /// <summary>Longest <see cref="PendingNodeTtl"/>: 365 days.</summary>
+    public static readonly TimeSpan MaxPendingNodeTtl = TimeSpan.FromDays(365);
+
+    /// <summary>
+    /// Issue 9, abandoned enrollments: a DgonNode that never recorded a heartbeat (no <c>status.lastHeartbeatTime</c>)
+    /// and is not quarantined is deleted, with its Secret, this long after its creation
+    /// (<c>DGON_PENDING_NODE_TTL_SECONDS</c>, default 86400, at most 365 days). Each node is requeued at its own
+    /// deadline.
+    /// </summary>
+    public TimeSpan PendingNodeTtl { get; init; } = DefaultPendingNodeTtl;
+
+    /// <summary>Default of <see cref="JoinTokenCleanupPeriod"/>: 60 seconds.</summary>
+    public static readonly TimeSpan DefaultJoinTokenCleanupPeriod = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// How often the leader deletes expired join-token Secrets and those revoked more than an hour ago, besides at
+    /// each leadership start (<c>DGON_JOIN_TOKEN_CLEANUP_SECONDS</c>, default 60, at most 86400).
+    /// </summary>
+    public TimeSpan JoinTokenCleanupPeriod { get; init; } = DefaultJoinTokenCleanupPeriod;
+
     /// <summary>Reads and validates the settings.</summary>
     /// <exception cref="InvalidOperationException">A setting is missing or malformed; the message names it.</exception>
     public static OperatorOptions FromConfiguration(IConfiguration configuration)
@@ -70,6 +93,9 @@ public sealed record OperatorOptions
             throw new InvalidOperationException($"leader election needs DGON_LEADER_RETRY_SECONDS < DGON_LEADER_RENEW_SECONDS < DGON_LEADER_LEASE_SECONDS; got {retry.TotalSeconds} / {renew.TotalSeconds} / {lease.TotalSeconds}");
         }
 
+        var pendingTtl = LongSeconds("DGON_PENDING_NODE_TTL_SECONDS", configuration["DGON_PENDING_NODE_TTL_SECONDS"], DefaultPendingNodeTtl, MaxPendingNodeTtl);
+        var cleanup = Settings.Seconds("DGON_JOIN_TOKEN_CLEANUP_SECONDS", configuration["DGON_JOIN_TOKEN_CLEANUP_SECONDS"], DefaultJoinTokenCleanupPeriod);
+
         var identity = configuration["POD_NAME"] is { Length: > 0 } pod
             ? pod
             : $"{Environment.MachineName.ToLowerInvariant()}-{Environment.ProcessId.ToString(CultureInfo.InvariantCulture)}";
@@ -85,7 +111,25 @@ public sealed record OperatorOptions
             LeaseDuration = lease,
             RenewDeadline = renew,
             RetryPeriod = retry,
+            PendingNodeTtl = pendingTtl,
+            JoinTokenCleanupPeriod = cleanup,
         };
     }
 
+    /// <summary>A positive number of seconds up to <paramref name="max"/>, or the default when unset.</summary>
+    /// <exception cref="InvalidOperationException">Not a number in (0, max].</exception>
+    private static TimeSpan LongSeconds(string name, string? text, TimeSpan defaultValue, TimeSpan max)
+    {
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return defaultValue;
+        }
+
+        if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds) || !(seconds > 0) || seconds > max.TotalSeconds)
+        {
+            throw new InvalidOperationException($"{name} must be a number of seconds in (0, {max.TotalSeconds.ToString(CultureInfo.InvariantCulture)}]; got '{text}'");
+        }
+
+        return TimeSpan.FromSeconds(seconds);
+    }
 }

@@ -4,23 +4,29 @@ using Dgon.Domain.Ports;
 using Dgon.Kubernetes;
 using Dgon.Kubernetes.Controllers;
 using Dgon.Kubernetes.DgonNodes;
+using Dgon.Operator.Configuration;
 using Dgon.Operator.Observability;
 
 namespace Dgon.Operator.Reconciliation;
 
 /// <summary>
-/// Reconciles one DgonNode (issue 3) with the domain's lifecycle state machine:
+/// Reconciles one DgonNode (issues 3 and 9) with the domain's lifecycle state machine:
 /// <list type="number">
-/// <item>Repeated HMAC failures recorded by the API (<c>status.authFailures</c>) set <c>spec.quarantine: true</c>
-/// (annotated <c>dgon.io/quarantine-reason: AuthFailureThreshold</c>), so that leaving quarantine is always the
-/// same act: clearing <c>spec.quarantine</c>.</item>
+/// <item>Repeated replays of the node's valid signed requests, recorded by the API in <c>status.authFailures</c>
+/// (the only failures it records: a stranger's bad signatures never reach the DgonNode), set
+/// <c>spec.quarantine: true</c> annotated <c>dgon.io/quarantine-reason: ReplayedRequests</c>, so that leaving
+/// quarantine is always the same act: clearing <c>spec.quarantine</c> (the annotation is removed then). The
+/// <c>Quarantined</c> condition and the Event carry that reason.</item>
 /// <item><c>spec.quarantine</c> → quarantine; cleared → pending (then the timeout applies); pending/active past
 /// lastSeen + grace + record lag → offline.</item>
+/// <item>A node that never recorded a heartbeat and is not quarantined is deleted
+/// <see cref="OperatorOptions.PendingNodeTtl"/> after its creation (an abandoned enrollment; its Secret goes with it
+/// by garbage collection), with an Event.</item>
 /// <item>Status (phase, ready, conditions, observedGeneration) is written through the status subresource with the
 /// resourceVersion as precondition, only when it changes; a 409 fails the reconcile, which is retried with backoff
 /// on the newer object.</item>
 /// <item>An Event on every phase transition; the node is mirrored into PostgreSQL; a deleted node's row is removed.</item>
-/// <item>Requeued at the node's exact offline deadline (no polling over all nodes).</item>
+/// <item>Requeued at the node's exact next deadline: offline, heartbeat, or abandoned enrollment (no polling over all nodes).</item>
 /// </list>
 /// </summary>
 public sealed partial class DgonNodeReconciler(
@@ -29,15 +35,19 @@ public sealed partial class DgonNodeReconciler(
     IEventRecorder events,
     IServiceScopeFactory scopes,
     NodeLifecycle lifecycle,
+    OperatorOptions options,
     OperatorMetrics metrics,
     TimeProvider clock,
     ILogger<DgonNodeReconciler> logger) : IReconciler<DgonNode>
 {
-    /// <summary>Annotation naming why the operator set <c>spec.quarantine</c>.</summary>
-    public const string QuarantineReasonAnnotation = "dgon.io/quarantine-reason";
+    /// <summary>Annotation naming why the operator set <c>spec.quarantine</c> (<see cref="DgonNodeMapping.QuarantineReasonAnnotation"/>).</summary>
+    public const string QuarantineReasonAnnotation = DgonNodeMapping.QuarantineReasonAnnotation;
 
-    /// <summary>Reason of a quarantine caused by repeated HMAC failures.</summary>
-    public const string AuthFailureReason = "AuthFailureThreshold";
+    /// <summary>Reason of a quarantine caused by repeated replays of valid signed requests (<see cref="DgonNodeMapping.ReplayedRequestsReason"/>).</summary>
+    public const string ReplayedRequestsReason = DgonNodeMapping.ReplayedRequestsReason;
+
+    /// <summary>Reason of the Event recorded when an abandoned enrollment is deleted.</summary>
+    public const string NeverHeartbeatedReason = "NeverHeartbeated";
 
     // Wake a little after a deadline: the lifecycle calls a node overdue strictly after it.
     private static readonly TimeSpan DeadlineSlack = TimeSpan.FromMilliseconds(50);
@@ -63,26 +73,44 @@ public sealed partial class DgonNodeReconciler(
 
         if (node.Status?.AuthFailures is { } failures && !node.Spec.Quarantine)
         {
-            node = await QuarantineForAuthFailuresAsync(node, failures, ct);
+            node = await QuarantineForReplaysAsync(node, failures, ct);
         }
 
         var now = clock.GetUtcNow();
+        var abandonAt = AbandonDeadline(node);
+        if (abandonAt is { } at && now >= at)
+        {
+            await DeleteAbandonedAsync(node, ct);
+            return ReconcileResult.Done;
+        }
+
         var from = DgonNodeMapping.Phase(node);
         var lastSeen = DgonNodeMapping.LastSeen(node);
         var transition = Decide(node, from, lastSeen);
         var phase = transition.Phase;
         var reason = transition.Changed ? transition.Reason : "Unchanged";
-        if (phase == NodePhase.Quarantine && transition.Changed
-            && node.Metadata.Annotations?.GetValueOrDefault(QuarantineReasonAnnotation) == AuthFailureReason)
+        var annotatedReason = node.Metadata.Annotations?.GetValueOrDefault(QuarantineReasonAnnotation);
+        if (phase == NodePhase.Quarantine && transition.Changed && annotatedReason is { } why && DgonNodeMapping.IsConditionReason(why))
         {
-            reason = AuthFailureReason;
+            reason = why;
+        }
+
+        if (phase != NodePhase.Quarantine && from == NodePhase.Quarantine && annotatedReason is not null)
+        {
+            // The quarantine was cleared: its reason no longer applies (and must not label a later, manual one).
+            node = await client.PatchAsync(
+                KubeResources.DgonNodes,
+                node.Metadata.Namespace,
+                node.Metadata.Name!,
+                new JsonObject { ["metadata"] = new JsonObject { ["resourceVersion"] = node.Metadata.ResourceVersion, ["annotations"] = new JsonObject { [QuarantineReasonAnnotation] = null } } },
+                ct);
         }
 
         var heartbeatDeadline = node.Status?.LastHeartbeatTime is { } hb && DgonNodeMapping.HasHeartbeat(node) ? hb + lifecycle.Timeout : (DateTimeOffset?)null;
         var overdue = heartbeatDeadline is { } d && now > d;
         var ready = phase is NodePhase.Active or NodePhase.Pending && (node.Status?.Ready ?? false);
-        var conditions = NodeConditions.Compute(
-            DgonNodeMapping.Conditions(node),
+        var conditions = DgonNodeMapping.ComputeConditions(
+            node,
             new NodeConditionInputs(phase, reason, ready, DgonNodeMapping.HasHeartbeat(node), overdue, lifecycle.Timeout, node.Metadata.Generation),
             now);
 
@@ -134,6 +162,11 @@ public sealed partial class DgonNodeReconciler(
             next = hbDeadline;
         }
 
+        if (abandonAt is { } abandon && (next is null || abandon < next))
+        {
+            next = abandon;
+        }
+
         return next is { } deadline ? ReconcileResult.RequeueAt(Max(deadline - now + DeadlineSlack, DeadlineSlack)) : ReconcileResult.Done;
     }
 
@@ -157,23 +190,68 @@ public sealed partial class DgonNodeReconciler(
         return result.Phase == from ? new NodeTransition(from, false, "Unchanged") : result with { Changed = true };
     }
 
-    private async Task<DgonNode> QuarantineForAuthFailuresAsync(DgonNode node, DgonNodeAuthFailures failures, CancellationToken ct)
+    /// <summary>
+    /// When the node counts as an abandoned enrollment: its creation + <see cref="OperatorOptions.PendingNodeTtl"/>,
+    /// if it never recorded a heartbeat and is not quarantined (an admin's hold is never undone by a timer); else null.
+    /// </summary>
+    private DateTimeOffset? AbandonDeadline(DgonNode node) =>
+        node.Status?.LastHeartbeatTime is null && !node.Spec.Quarantine && DgonNodeMapping.Phase(node) != NodePhase.Quarantine
+            && node.Metadata.CreationTimestamp is { } created
+            ? created + options.PendingNodeTtl
+            : null;
+
+    private async Task DeleteAbandonedAsync(DgonNode node, CancellationToken ct)
+    {
+        var name = node.Metadata.Name!;
+        try
+        {
+            // Only this very version: a heartbeat recorded meanwhile changes the resourceVersion, and the delete fails
+            // with 409 (the reconcile is retried and then sees the heartbeat).
+            await client.DeleteAsync(
+                KubeResources.DgonNodes,
+                node.Metadata.Namespace,
+                name,
+                new DeleteOptions
+                {
+                    PropagationPolicy = "Background",
+                    Preconditions = new Preconditions { Uid = node.Metadata.Uid, ResourceVersion = node.Metadata.ResourceVersion },
+                },
+                ct);
+        }
+        catch (KubeNotFoundException)
+        {
+            return;
+        }
+
+        var created = node.Metadata.CreationTimestamp is { } c ? DgonNodeMapping.Time(c) : "?";
+        var ttl = options.PendingNodeTtl.TotalSeconds;
+        LogAbandonedDeleted(name, created, ttl);
+        await events.RecordAsync(
+            node,
+            "Normal",
+            NeverHeartbeatedReason,
+            "Delete",
+            $"Created {created} and no heartbeat within DGON_PENDING_NODE_TTL_SECONDS ({ttl:0.###}s): deleted as an abandoned enrollment, with its Secret.",
+            ct);
+    }
+
+    private async Task<DgonNode> QuarantineForReplaysAsync(DgonNode node, DgonNodeAuthFailures failures, CancellationToken ct)
     {
         var patch = new JsonObject
         {
             ["metadata"] = new JsonObject
             {
                 ["resourceVersion"] = node.Metadata.ResourceVersion,
-                ["annotations"] = new JsonObject { [QuarantineReasonAnnotation] = AuthFailureReason },
+                ["annotations"] = new JsonObject { [QuarantineReasonAnnotation] = ReplayedRequestsReason },
             },
             ["spec"] = new JsonObject { ["quarantine"] = true },
         };
         var updated = await client.PatchAsync(KubeResources.DgonNodes, node.Metadata.Namespace, node.Metadata.Name!, patch, ct);
-        var note = $"{failures.Count} HMAC failures between {DgonNodeMapping.Time(failures.FirstFailureTime)} and "
-            + $"{DgonNodeMapping.Time(failures.LastFailureTime)} (last: {failures.LastReason}); set spec.quarantine=true. "
-            + "Clear spec.quarantine to let the node rejoin.";
-        LogAuthQuarantine(node.Metadata.Name!, failures.Count);
-        await events.RecordAsync(updated, "Warning", AuthFailureReason, "Quarantine", note, ct);
+        var note = $"{failures.Count} replayed signed requests between {DgonNodeMapping.Time(failures.FirstFailureTime)} and "
+            + $"{DgonNodeMapping.Time(failures.LastFailureTime)} (last: {failures.LastReason}): the node's token may have leaked; "
+            + "set spec.quarantine=true. Reset the node's identity, then clear spec.quarantine to let it rejoin.";
+        LogReplayQuarantine(node.Metadata.Name!, failures.Count);
+        await events.RecordAsync(updated, "Warning", ReplayedRequestsReason, "Quarantine", note, ct);
         return updated;
     }
 
@@ -181,7 +259,7 @@ public sealed partial class DgonNodeReconciler(
     {
         "HeartbeatTimeout" => $"no heartbeat within {lifecycle.Timeout.TotalSeconds:0.###}s",
         "QuarantineRequested" => "spec.quarantine is set",
-        AuthFailureReason => "repeated HMAC failures",
+        ReplayedRequestsReason => "repeated replays of the node's signed requests",
         "QuarantineCleared" => "spec.quarantine was cleared; the node must prove readiness again",
         _ => reason,
     };
@@ -194,6 +272,9 @@ public sealed partial class DgonNodeReconciler(
     [LoggerMessage(Level = LogLevel.Information, Message = "DgonNode {NodeId} is gone; removed its mirror row")]
     private partial void LogMirrorDeleted(string nodeId);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "DgonNode {NodeId}: {Count} HMAC failures recorded; quarantining")]
-    private partial void LogAuthQuarantine(string nodeId, int count);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "DgonNode {NodeId}: {Count} replayed signed requests recorded; quarantining")]
+    private partial void LogReplayQuarantine(string nodeId, int count);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "DgonNode {NodeId} (created {Created}) never sent a heartbeat within {TtlSeconds} s; deleted")]
+    private partial void LogAbandonedDeleted(string nodeId, string created, double ttlSeconds);
 }

@@ -8,7 +8,8 @@ namespace Dgon.Operator.Reconciliation;
 
 /// <summary>
 /// The operator's main loop: applies the database migrations, then campaigns for the Lease; while leading it runs
-/// the DgonNode informer, the controller (2 workers) and the mirror resync. Two replicas never reconcile at once.
+/// the DgonNode informer, the controller (2 workers), the mirror resync and the join-token cleaner
+/// (<see cref="JoinTokenCleaner"/>). Two replicas never reconcile at once.
 /// On losing the lease the process exits with code 1 so Kubernetes restarts it as a clean standby (controller-runtime
 /// semantics); on shutdown (SIGTERM) the lease is released so the standby takes over at once.
 /// </summary>
@@ -72,7 +73,8 @@ public sealed partial class OperatorHost(
         var informerRun = informer.RunAsync(leading);
         var controllerRun = controller.RunAsync(leading);
         var resync = ResyncMirrorAsync(informer, leading);
-        await Task.WhenAll(informerRun, controllerRun, resync);
+        var cleaner = ActivatorUtilities.CreateInstance<JoinTokenCleaner>(services).RunAsync(recorder, leading);
+        await Task.WhenAll(informerRun, controllerRun, resync, cleaner);
     }
 
     // Removes mirror rows whose DgonNode no longer exists (deleted while no operator ran): at the start of each

@@ -124,7 +124,7 @@ public sealed class CrdTests : ServerPerTest
 
         Assert.Equal(["ADDED", "MODIFIED"], events.Select(e => e.Str("type")));
         Assert.All(events, e => Assert.Equal("Table", e.Str("object.kind")));
-        Assert.Equal(8, events[0]["object"]!["columnDefinitions"]!.AsArray().Count);
+        Assert.Equal(9, events[0]["object"]!["columnDefinitions"]!.AsArray().Count);
         Assert.Null(events[1]["object"]!["columnDefinitions"]);
         Assert.Equal("active", events[1]["object"]!["rows"]![0]!["cells"]![1]!.GetValue<string>());
     }

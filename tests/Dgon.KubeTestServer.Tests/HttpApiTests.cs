@@ -200,7 +200,7 @@ public sealed class HttpApiTests : ServerPerTest
         Assert.Equal("Table", table.Str("kind"));
         Assert.Equal("meta.k8s.io/v1", table.Str("apiVersion"));
         var columns = table["columnDefinitions"]!.AsArray().Select(c => (c.Str("name"), c.Str("type"), c.Str("priority"))).ToList();
-        Assert.Equal([("Name", "string", "0"), ("Status", "string", "0"), ("Region", "string", "0"), ("Runtime", "string", "0"), ("Last Heartbeat", "date", "0"), ("Age", "date", "0"), ("Ready", "boolean", "1"), ("Reputation", "number", "1")], columns);
+        Assert.Equal([("Name", "string", "0"), ("Status", "string", "0"), ("Region", "string", "0"), ("Runtime", "string", "0"), ("Last Heartbeat", "date", "0"), ("Age", "date", "0"), ("Ready", "boolean", "1"), ("Reputation", "number", "1"), ("Key", "string", "1")], columns);
         var row = table["rows"]![0]!;
         Assert.Equal("tab", row["cells"]![0]!.GetValue<string>());
         Assert.Null(row["cells"]![1]);

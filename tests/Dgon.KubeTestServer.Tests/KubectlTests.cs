@@ -91,8 +91,8 @@ public sealed class KubectlTests : IAsyncLifetime
         Assert.Matches(@"^node-a\s+active\s+eu-west-1\s+ollama\s+3m[0-9]*s?\s+[0-9]+s$", table[1]);
 
         var wide = (await K("get", "dgonnodes", "-o", "wide")).EnsureSuccess("get -o wide").Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.Matches(@"^NAME\s+STATUS\s+REGION\s+RUNTIME\s+LAST HEARTBEAT\s+AGE\s+READY\s+REPUTATION$", wide[0]);
-        Assert.Matches(@"\s+true\s+61.5$", wide[1]);
+        Assert.Matches(@"^NAME\s+STATUS\s+REGION\s+RUNTIME\s+LAST HEARTBEAT\s+AGE\s+READY\s+REPUTATION\s+KEY$", wide[0]);
+        Assert.Matches(@"\s+true\s+61.5\s*$", wide[1]); // no key: the Key column is empty
 
         var statusYaml = (await K("get", "dgonnode", "node-a", "-o", "yaml")).EnsureSuccess("get -o yaml").Stdout;
         Assert.Contains("phase: active", statusYaml);
@@ -272,5 +272,25 @@ public sealed class KubectlTests : IAsyncLifetime
         Assert.Null(secret["metadata"]!["generateName"]);
         var ns = (await K("get", "namespace", "proto-ns", "-o", "jsonpath={.status.phase} {.metadata.labels.kubernetes\\.io/metadata\\.name}")).EnsureSuccess("get ns").Stdout;
         Assert.Equal("Active proto-ns", ns);
+    }
+
+    [Fact]
+    public async Task JoinTokenSecretsAreSelectedByTypeAndTheirAnnotationsAreEditable()
+    {
+        // Issue 9: join tokens are Secrets of type dgon.io/join-token, created by hand like bootstrap tokens.
+        (await K("create", "secret", "generic", "dgon-join-token-abc123", "--type=dgon.io/join-token",
+            "--from-literal=token-id=abc123", "--from-literal=token-secret=0123456789abcdef", "--from-literal=expiration=2099-12-31T00:00:00Z")).EnsureSuccess("create join token");
+        (await K("create", "secret", "generic", "plain", "--from-literal=k=v")).EnsureSuccess("create opaque");
+
+        var selected = (await K("get", "secrets", "--field-selector", "type=dgon.io/join-token", "-o", "name")).EnsureSuccess("get --field-selector type").Stdout.Trim();
+        Assert.Equal("secret/dgon-join-token-abc123", selected);
+        var others = (await K("get", "secrets", "--field-selector", "type!=dgon.io/join-token", "-o", "name")).EnsureSuccess("get --field-selector type!=").Stdout;
+        Assert.Contains("secret/plain", others);
+        Assert.DoesNotContain("dgon-join-token", others);
+        Assert.Matches(@"dgon-join-token-abc123\s+dgon\.io/join-token\s+3\s+", (await K("get", "secrets")).EnsureSuccess("get secrets").Stdout);
+
+        // What an admin does by hand: revoke with an annotation (the API writes the same).
+        (await K("annotate", "secret", "dgon-join-token-abc123", "dgon.io/revoked-at=2026-11-21T10:00:00Z")).EnsureSuccess("annotate");
+        Assert.Equal("2026-11-21T10:00:00Z", (await K("get", "secret", "dgon-join-token-abc123", "-o", "jsonpath={.metadata.annotations.dgon\\.io/revoked-at}")).EnsureSuccess("get annotation").Stdout);
     }
 }

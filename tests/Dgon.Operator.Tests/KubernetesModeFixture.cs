@@ -10,13 +10,15 @@ namespace Dgon.Operator.Tests;
 /// <summary>
 /// Kubernetes mode end to end: the Kubernetes API test server (in process, real HTTP on loopback), a real PostgreSQL
 /// database, the real API process with <c>DGON_REGISTRY=kubernetes</c> and one real operator process.
-/// Grace period 3 s and status refresh 1 s, so the lifecycle timeout is 4 s.
+/// Grace period 3 s and status refresh 1 s, so the lifecycle timeout is 4 s. The operator deletes nodes that never
+/// sent a heartbeat after <see cref="PendingNodeTtlSeconds"/> and cleans join-token Secrets every second.
 /// </summary>
 public sealed class KubernetesModeFixture : IAsyncLifetime
 {
     public const double GraceSeconds = 3;
     public const double RefreshSeconds = 1;
     public const string Namespace = "default";
+    public const double PendingNodeTtlSeconds = 15;
 
     private readonly DirectoryInfo _dir = System.IO.Directory.CreateTempSubdirectory("dgon-k8s-e2e-");
 
@@ -76,6 +78,11 @@ public sealed class KubernetesModeFixture : IAsyncLifetime
             Identity = identity,
             GraceSeconds = GraceSeconds,
             RefreshSeconds = RefreshSeconds,
+            Environment = new Dictionary<string, string?>
+            {
+                ["DGON_PENDING_NODE_TTL_SECONDS"] = PendingNodeTtlSeconds.ToString(CultureInfo.InvariantCulture),
+                ["DGON_JOIN_TOKEN_CLEANUP_SECONDS"] = "1",
+            },
         });
 
     /// <summary>The node as <c>GET /v1/nodes</c> lists it (served from the PostgreSQL mirror), or null.</summary>
@@ -87,10 +94,12 @@ public sealed class KubernetesModeFixture : IAsyncLifetime
 
     public Task<DgonNode?> DgonNodeAsync(string nodeId) => Kube.TryGetAsync(KubeResources.DgonNodes, Namespace, nodeId, CancellationToken.None);
 
-    public async Task<IReadOnlyList<EventsV1Event>> EventsAboutAsync(string nodeId)
+    public Task<IReadOnlyList<EventsV1Event>> EventsAboutAsync(string nodeId) => EventsAboutAsync("DgonNode", nodeId);
+
+    public async Task<IReadOnlyList<EventsV1Event>> EventsAboutAsync(string kind, string name)
     {
         var list = await Kube.ListAsync(KubeResources.Events, Namespace, null, CancellationToken.None);
-        return [.. list.Items.Where(e => e.Regarding?.Name == nodeId && e.Regarding.Kind == "DgonNode")];
+        return [.. list.Items.Where(e => e.Regarding?.Name == name && e.Regarding.Kind == kind)];
     }
 
     /// <summary>All output of the API and operator, for failure messages.</summary>

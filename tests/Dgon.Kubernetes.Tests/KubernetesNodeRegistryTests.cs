@@ -1,0 +1,328 @@
+using System.Diagnostics.Metrics;
+using System.Text;
+using Dgon.Api.Configuration;
+using Dgon.Api.Kubernetes;
+using Dgon.Domain.Auth;
+using Dgon.Domain.Nodes;
+using Dgon.Domain.Ports;
+using Dgon.Kubernetes.Controllers;
+using Dgon.Kubernetes.DgonNodes;
+using Dgon.Testing;
+using Microsoft.Extensions.Logging.Abstractions;
+using Xunit.Abstractions;
+
+namespace Dgon.Kubernetes.Tests;
+
+/// <summary>
+/// Issue 9, Kubernetes mode: the DgonNode registry's registration preconditions, token rotation and identity reset
+/// (through the API and with kubectl) on the Kubernetes API test server.
+/// </summary>
+public sealed class KubernetesNodeRegistryTests(ITestOutputHelper output)
+{
+    private const string Ns = "default";
+    private static readonly string KeyA = NodeKeyProof.PublicKeyText(NodeKeyProof.NewKey());
+    private static readonly string KeyB = NodeKeyProof.PublicKeyText(NodeKeyProof.NewKey());
+
+    private static NodeRegistration Registration(string id, string? key, string region = "eu-west") =>
+        new(id, region, NodeRuntime.Ollama, null, null, false, key);
+
+    private static string Token() => Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+
+    private async Task<Replica> ReplicaAsync(Cluster c, TimeProvider? clock = null) => await Replica.StartAsync(c.Server, clock ?? TimeProvider.System, output);
+
+    private static Task<DgonNode> NodeAsync(Cluster c, string id) => c.Client.GetAsync(KubeResources.DgonNodes, Ns, id, Cluster.Timeout());
+
+    private static Task<Secret?> SecretAsync(Cluster c, string id) => c.Client.TryGetAsync(KubeResources.Secrets, Ns, "dgonnode-" + id, Cluster.Timeout());
+
+    [Fact]
+    public async Task Enrollment_writes_the_key_and_a_token_bound_to_it()
+    {
+        await using var c = await Cluster.StartAsync();
+        await using var api = await ReplicaAsync(c);
+        var token = Token();
+
+        var outcome = await api.Registry.RegisterAsync(Registration("n1", KeyA), token, RegistrationPrecondition.Keyless, Cluster.Timeout());
+        Assert.False(outcome.PreconditionFailed);
+        Assert.Equal(KeyA, outcome.Node!.PublicKey);
+        Assert.Equal(NodePhase.Pending, outcome.Node.Phase);
+
+        var node = await NodeAsync(c, "n1");
+        Assert.Equal(KeyA, node.Spec.PublicKey);
+        Assert.Equal(KeyA, DgonNodeMapping.ToRecord(node).PublicKey);
+        var secret = (await SecretAsync(c, "n1"))!;
+        Assert.Equal(token, Encoding.UTF8.GetString(secret.Data!["token"]));
+        Assert.Equal(KeyA, secret.Metadata.Annotations!["dgon.io/public-key"]);
+        Assert.Contains(secret.Metadata.OwnerReferences!, o => o.Uid == node.Metadata.Uid);
+
+        var credentials = await api.Registry.GetCredentialsAsync("n1", Cluster.Timeout());
+        Assert.Equal([token], credentials!.Tokens);
+        Assert.Equal(KeyA, credentials.PublicKey);
+        Assert.Null(await api.Registry.GetCredentialsAsync("absent", Cluster.Timeout()));
+    }
+
+    [Fact]
+    public async Task A_failed_precondition_writes_nothing()
+    {
+        await using var c = await Cluster.StartAsync();
+        await using var api = await ReplicaAsync(c);
+        var ct = Cluster.Timeout();
+        var token = Token();
+        await api.Registry.RegisterAsync(Registration("n1", KeyA), token, RegistrationPrecondition.Keyless, ct);
+        var nodeBefore = await NodeAsync(c, "n1");
+        var secretBefore = (await SecretAsync(c, "n1"))!;
+
+        // A join-token enrollment for a node that has a key, a proof by another key, a proof for an absent node.
+        Assert.True((await api.Registry.RegisterAsync(Registration("n1", KeyB, "us-east"), Token(), RegistrationPrecondition.Keyless, ct)).PreconditionFailed);
+        Assert.True((await api.Registry.RegisterAsync(Registration("n1", KeyB, "us-east"), Token(), RegistrationPrecondition.KeyIs(KeyB), ct)).PreconditionFailed);
+        Assert.True((await api.Registry.RegisterAsync(Registration("ghost", KeyA), Token(), RegistrationPrecondition.KeyIs(KeyA), ct)).PreconditionFailed);
+
+        Assert.Equal(nodeBefore.Metadata.ResourceVersion, (await NodeAsync(c, "n1")).Metadata.ResourceVersion);
+        Assert.Equal(secretBefore.Metadata.ResourceVersion, (await SecretAsync(c, "n1"))!.Metadata.ResourceVersion);
+        Assert.Null(await c.Client.TryGetAsync(KubeResources.DgonNodes, Ns, "ghost", ct));
+        Assert.Equal([token], (await api.Registry.GetCredentialsAsync("n1", ct))!.Tokens);
+    }
+
+    [Fact]
+    public async Task Proven_re_registration_keeps_the_key_and_an_admin_registration_replaces_it()
+    {
+        await using var c = await Cluster.StartAsync();
+        await using var api = await ReplicaAsync(c);
+        var ct = Cluster.Timeout();
+        await api.Registry.RegisterAsync(Registration("n1", KeyA), Token(), RegistrationPrecondition.Keyless, ct);
+
+        var second = Token();
+        var proven = await api.Registry.RegisterAsync(Registration("n1", null, "us-east"), second, RegistrationPrecondition.KeyIs(KeyA), ct);
+        Assert.Equal((KeyA, "us-east"), (proven.Node!.PublicKey, proven.Node.Region));
+        Assert.Equal([second], (await api.Registry.GetCredentialsAsync("n1", ct))!.Tokens); // the earlier token is gone
+
+        var third = Token();
+        var admin = await api.Registry.RegisterAsync(Registration("n1", KeyB), third, RegistrationPrecondition.Any, ct);
+        Assert.Equal(KeyB, admin.Node!.PublicKey);
+        var credentials = await api.Registry.GetCredentialsAsync("n1", ct);
+        Assert.Equal([third], credentials!.Tokens);
+        Assert.Equal(KeyB, credentials.PublicKey);
+        Assert.Equal(KeyB, (await SecretAsync(c, "n1"))!.Metadata.Annotations!["dgon.io/public-key"]);
+
+        // An open (unconditional) registration without a key keeps the stored one.
+        var open = await api.Registry.RegisterAsync(Registration("n1", null), Token(), RegistrationPrecondition.Any, ct);
+        Assert.Equal(KeyB, open.Node!.PublicKey);
+    }
+
+    [Fact]
+    public async Task Of_two_racing_enrollments_of_one_node_exactly_one_wins()
+    {
+        await using var c = await Cluster.StartAsync();
+        var replicas = new List<Replica>();
+        try
+        {
+            for (var i = 0; i < 4; i++)
+            {
+                replicas.Add(await ReplicaAsync(c));
+            }
+
+            for (var round = 0; round < 5; round++)
+            {
+                var id = $"race-{round}";
+                var keys = replicas.Select(_ => NodeKeyProof.PublicKeyText(NodeKeyProof.NewKey())).ToList();
+                using var go = new ManualResetEventSlim();
+                var attempts = replicas.Select((r, i) => Task.Run(async () =>
+                {
+                    go.Wait();
+                    return await r.Registry.RegisterAsync(Registration(id, keys[i]), Token(), RegistrationPrecondition.Keyless, Cluster.Timeout(60));
+                })).ToList();
+                go.Set();
+                var outcomes = await Task.WhenAll(attempts);
+
+                var winner = Assert.Single(outcomes, o => !o.PreconditionFailed);
+                Assert.Equal(winner.Node!.PublicKey, (await NodeAsync(c, id)).Spec.PublicKey);
+                Assert.Equal(winner.Node.PublicKey, (await SecretAsync(c, id))!.Metadata.Annotations!["dgon.io/public-key"]);
+            }
+        }
+        finally
+        {
+            foreach (var r in replicas)
+            {
+                await r.DisposeAsync();
+            }
+        }
+    }
+
+    [Fact]
+    public async Task A_stale_cache_cannot_let_a_second_enrollment_through()
+    {
+        await using var c = await Cluster.StartAsync();
+        await using var stale = await ReplicaAsync(c);
+        await using var other = await ReplicaAsync(c);
+        var ct = Cluster.Timeout();
+        await stale.Registry.RegisterAsync(Registration("n1", null), Token(), RegistrationPrecondition.Any, ct); // keyless (a seed agent)
+        await Eventually.Until(() => Task.FromResult(other.Nodes.TryGet(Ns, "n1", out _)), TimeSpan.FromSeconds(10), "the other replica saw n1");
+        await stale.StopInformersAsync(); // its cache and write-through copy now say: n1 has no key
+
+        var winner = await other.Registry.RegisterAsync(Registration("n1", KeyA), Token(), RegistrationPrecondition.Keyless, ct);
+        Assert.False(winner.PreconditionFailed);
+
+        var late = await stale.Registry.RegisterAsync(Registration("n1", KeyB), Token(), RegistrationPrecondition.Keyless, ct);
+        Assert.True(late.PreconditionFailed);
+        Assert.Equal(KeyA, (await NodeAsync(c, "n1")).Spec.PublicKey);
+        Assert.Contains(c.Server.Requests, r => r.Method == "PATCH" && r.Resource == "dgonnodes" && r.Subresource is null && r.StatusCode == 409);
+    }
+
+    [Fact]
+    public async Task Rotation_keeps_the_previous_token_valid_for_the_overlap()
+    {
+        await using var c = await Cluster.StartAsync();
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var api = await ReplicaAsync(c, clock);
+        var ct = Cluster.Timeout();
+        var first = Token();
+        await api.Registry.RegisterAsync(Registration("n1", KeyA), first, RegistrationPrecondition.Keyless, ct);
+
+        var second = Token();
+        var until = clock.GetUtcNow().AddSeconds(60);
+        Assert.True(await api.Registry.RotateTokenAsync("n1", second, until, ct));
+        Assert.Equal([second, first], (await api.Registry.GetCredentialsAsync("n1", ct))!.Tokens);
+        var secret = (await SecretAsync(c, "n1"))!;
+        Assert.Equal(first, Encoding.UTF8.GetString(secret.Data!["previous-token"]));
+        Assert.True(DateTimeOffset.TryParse(Encoding.UTF8.GetString(secret.Data["previous-token-valid-until"]), out var stored));
+        Assert.True((stored - until).Duration() < TimeSpan.FromMilliseconds(1), $"{stored:O} vs {until:O}");
+
+        clock.Advance(TimeSpan.FromSeconds(59));
+        Assert.Equal([second, first], (await api.Registry.GetCredentialsAsync("n1", ct))!.Tokens);
+        clock.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal([second], (await api.Registry.GetCredentialsAsync("n1", ct))!.Tokens);
+
+        // A second rotation drops the first token and keeps the second one for the overlap.
+        var third = Token();
+        Assert.True(await api.Registry.RotateTokenAsync("n1", third, clock.GetUtcNow().AddSeconds(60), ct));
+        Assert.Equal([third, second], (await api.Registry.GetCredentialsAsync("n1", ct))!.Tokens);
+        Assert.False(await api.Registry.RotateTokenAsync("absent", Token(), until, ct));
+    }
+
+    [Fact]
+    public async Task Reset_through_the_api_forgets_the_key_and_every_token_and_the_node_can_enroll_again()
+    {
+        await using var c = await Cluster.StartAsync();
+        await using var api = await ReplicaAsync(c);
+        await using var other = await ReplicaAsync(c);
+        var ct = Cluster.Timeout();
+        await api.Registry.RegisterAsync(Registration("n1", KeyA), Token(), RegistrationPrecondition.Keyless, ct);
+        await api.Registry.RotateTokenAsync("n1", Token(), DateTimeOffset.UtcNow.AddMinutes(5), ct);
+
+        Assert.True(await api.Registry.ResetIdentityAsync("n1", ct));
+        Assert.False(await api.Registry.ResetIdentityAsync("absent", ct));
+        var credentials = await api.Registry.GetCredentialsAsync("n1", ct);
+        Assert.Equal((0, null), (credentials!.Tokens.Count, credentials.PublicKey));
+        Assert.Null((await NodeAsync(c, "n1")).Spec.PublicKey);
+        var secret = await SecretAsync(c, "n1");
+        Assert.Empty(secret?.Data ?? []);
+        // Another replica agrees once its caches saw the writes.
+        await Eventually.Until(async () => (await other.Registry.GetCredentialsAsync("n1", ct)) is { Tokens.Count: 0, PublicKey: null }, TimeSpan.FromSeconds(10), "the other replica sees the reset");
+
+        var fresh = Token();
+        Assert.False((await api.Registry.RegisterAsync(Registration("n1", KeyB), fresh, RegistrationPrecondition.Keyless, ct)).PreconditionFailed);
+        Assert.Equal([fresh], (await api.Registry.GetCredentialsAsync("n1", ct))!.Tokens);
+    }
+
+    [Fact]
+    public async Task Removing_the_key_with_kubectl_revokes_the_tokens()
+    {
+        await using var c = await Cluster.StartAsync();
+        await using var api = await ReplicaAsync(c);
+        using var kubectl = new Kubectl(home => c.Server.WriteKubeconfig(Path.Combine(home, "kubeconfig"), Ns));
+        var ct = Cluster.Timeout();
+        var token = Token();
+        await api.Registry.RegisterAsync(Registration("n1", KeyA), token, RegistrationPrecondition.Keyless, ct);
+        Assert.Equal([token], (await api.Registry.GetCredentialsAsync("n1", ct))!.Tokens);
+
+        // An invalid key is refused by the CRD schema.
+        var invalid = await kubectl.RunAsync("patch", "dgonnode", "n1", "--type=merge", "-p", """{"spec":{"publicKey":"ed25519:short"}}""");
+        Assert.NotEqual(0, invalid.ExitCode);
+        Assert.Contains("spec.publicKey", invalid.All, StringComparison.Ordinal);
+
+        (await kubectl.RunAsync("patch", "dgonnode", "n1", "--type=merge", "-p", """{"spec":{"publicKey":null}}""")).EnsureSuccess("patch publicKey");
+        await Eventually.Until(async () => (await api.Registry.GetCredentialsAsync("n1", ct)) is { Tokens.Count: 0, PublicKey: null }, TimeSpan.FromSeconds(10), "tokens refused after the key was removed");
+
+        // Enrolling again (a join token) issues a working token bound to the new key.
+        var fresh = Token();
+        Assert.False((await api.Registry.RegisterAsync(Registration("n1", KeyB), fresh, RegistrationPrecondition.Keyless, ct)).PreconditionFailed);
+        Assert.Equal([fresh], (await api.Registry.GetCredentialsAsync("n1", ct))!.Tokens);
+    }
+
+    [Fact]
+    public async Task A_secret_of_a_previous_node_with_the_same_name_does_not_authenticate()
+    {
+        await using var c = await Cluster.StartAsync();
+        await using var api = await ReplicaAsync(c);
+        var ct = Cluster.Timeout();
+        await api.Registry.RegisterAsync(Registration("n1", null), Token(), RegistrationPrecondition.Any, ct);
+        var secret = (await SecretAsync(c, "n1"))!;
+        secret.Metadata.OwnerReferences![0].Uid = "00000000-0000-0000-0000-000000000000";
+        await c.Client.ReplaceAsync(KubeResources.Secrets, secret, ct);
+        await Eventually.Until(async () => (await api.Registry.GetCredentialsAsync("n1", ct)) is { Tokens.Count: 0 }, TimeSpan.FromSeconds(10), "a foreign-owned Secret is ignored");
+    }
+
+    /// <summary>One API replica's Kubernetes side: its own client, informers and registry.</summary>
+    private sealed class Replica : IAsyncDisposable
+    {
+        private readonly CancellationTokenSource _stop = new();
+        private readonly KubeClient _client;
+        private readonly Task _informers;
+
+        private Replica(KubeClient client, Informer<DgonNode> nodes, Informer<Secret> secrets, KubernetesNodeRegistry registry)
+        {
+            _client = client;
+            Nodes = nodes;
+            Registry = registry;
+            _informers = Task.WhenAll(nodes.RunAsync(_stop.Token), secrets.RunAsync(_stop.Token));
+            Secrets = secrets;
+        }
+
+        public KubernetesNodeRegistry Registry { get; }
+
+        public Informer<DgonNode> Nodes { get; }
+
+        public Informer<Secret> Secrets { get; }
+
+        public static async Task<Replica> StartAsync(KubeTestServer.KubeApiTestServer server, TimeProvider clock, ITestOutputHelper output)
+        {
+            var client = Cluster.NewClient(server);
+            var nodes = new Informer<DgonNode>(client, KubeResources.DgonNodes, Ns, new InformerOptions(), XunitLogger.For(output, "nodes"));
+            var secrets = new Informer<Secret>(client, KubeResources.Secrets, Ns, new InformerOptions { LabelSelector = "app.kubernetes.io/managed-by=dgon-api,dgon.io/node" }, XunitLogger.For(output, "secrets"));
+            var registry = new KubernetesNodeRegistry(
+                client, nodes, secrets, new KubeNamespace(Ns),
+                new KubernetesRegistryOptions { StatusRefreshInterval = TimeSpan.FromSeconds(1) },
+                new NodeLifecycle(new NodeLifecycleOptions(), clock), clock, new TestMeterFactory(), NullLogger<KubernetesNodeRegistry>.Instance);
+            var replica = new Replica(client, nodes, secrets, registry);
+            await nodes.WaitForSyncAsync(Cluster.Timeout());
+            await secrets.WaitForSyncAsync(Cluster.Timeout());
+            return replica;
+        }
+
+        public async Task StopInformersAsync()
+        {
+            await _stop.CancelAsync();
+            await _informers;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await StopInformersAsync();
+            _stop.Dispose();
+            _client.Dispose();
+        }
+    }
+
+    private sealed class TestMeterFactory : IMeterFactory
+    {
+        private readonly List<Meter> _meters = [];
+
+        public Meter Create(MeterOptions options)
+        {
+            var meter = new Meter(options);
+            _meters.Add(meter);
+            return meter;
+        }
+
+        public void Dispose() => _meters.ForEach(m => m.Dispose());
+    }
+}
