@@ -37,7 +37,8 @@ Environment:
   OLLAMA_URL          Ollama the agent probes (default http://127.0.0.1:11434)
   PG_BIN              directory holding initdb/pg_ctl/postgres (default: found automatically)
 
-State lives in .dgon/: pg/ (database), secret.key (DGON_SECRET_KEY, 0600), agent/ (node token), logs/.
+State lives in .dgon/: pg/ (database), secret.key (DGON_SECRET_KEY, 0600), admin-token (DGON_ADMIN_TOKEN, 0600),
+agent/ (node token and key), logs/. Each run creates a 24 h join token and gives it to the local agent.
 Delete .dgon/ to start from scratch.
 EOF
 }
@@ -298,6 +299,14 @@ fi
 chmod 600 "$STATE/secret.key"
 DGON_SECRET_KEY="$(cat "$STATE/secret.key")"
 
+# The admin credential (issue 9): kept in .dgon/admin-token (0600) between runs; it creates join tokens.
+if [ ! -s "$STATE/admin-token" ]; then
+  (umask 077 && head -c 32 /dev/urandom | base64 | tr -d '\n=' | tr '+/' '-_' >"$STATE/admin-token")
+  say "generated the admin token into .dgon/admin-token (0600)"
+fi
+chmod 600 "$STATE/admin-token"
+DGON_ADMIN_TOKEN="$(cat "$STATE/admin-token")"
+
 # ---- api, dashboard, agent ---------------------------------------------------------------------------------
 
 # wait_http NAME URL SECONDS: polls URL until it answers 2xx; fails if the component exits first.
@@ -312,8 +321,14 @@ wait_http() {
 }
 
 start api "$(dirname "$API_DLL")" env DATABASE_URL="$DATABASE_URL" DGON_SECRET_KEY="$DGON_SECRET_KEY" \
-  ASPNETCORE_URLS="$API_URL" dotnet "$API_DLL"
+  DGON_ADMIN_TOKEN="$DGON_ADMIN_TOKEN" DGON_DATA_DIR="$STATE" ASPNETCORE_URLS="$API_URL" dotnet "$API_DLL"
 wait_http api "$API_URL/readyz" 120
+
+# Secure by default: nodes enroll with a join token (24 h). One for the local agent and for a Mac on this network.
+JOIN_TOKEN="$(curl -fsS --max-time 10 "$API_URL/v1/admin/join-tokens" -H "Authorization: Bearer $DGON_ADMIN_TOKEN" \
+  -H 'Content-Type: application/json' -d '{"description":"dev-stack"}' \
+  | sed -n 's/.*"token":"\([a-z0-9]\{6\}\.[a-z0-9]\{16\}\)".*/\1/p')" || true
+[ -n "$JOIN_TOKEN" ] || die "could not create a join token at $API_URL/v1/admin/join-tokens (see [api] lines above)"
 
 start dashboard "$(dirname "$DASHBOARD_DLL")" env DGON_API_BASE="$API_URL" ASPNETCORE_URLS="$DASHBOARD_URL" \
   dotnet "$DASHBOARD_DLL"
@@ -321,7 +336,7 @@ wait_http dashboard "$DASHBOARD_URL/healthz" 120
 
 if [ "$WITH_AGENT" = 1 ]; then
   start agent "$ROOT" env DGON_API="$API_URL" NODE_ID="$NODE_ID" REGION=local RUNTIME=ollama \
-    HEARTBEAT_INTERVAL="$HEARTBEAT_INTERVAL" DGON_CONFIG_DIR="$STATE/agent" dotnet "$AGENT_DLL"
+    HEARTBEAT_INTERVAL="$HEARTBEAT_INTERVAL" DGON_CONFIG_DIR="$STATE/agent" DGON_JOIN_TOKEN="$JOIN_TOKEN" dotnet "$AGENT_DLL"
 fi
 
 cat <<EOF
@@ -330,6 +345,10 @@ cat <<EOF
 [dev-stack]  api        $API_URL   (e.g. curl $API_URL/v1/nodes)
 [dev-stack]  postgres   $DATABASE_URL
 [dev-stack]  agent      $([ "$WITH_AGENT" = 1 ] && echo "$NODE_ID (pending until Ollama answers on ${OLLAMA_URL:-http://127.0.0.1:11434})" || echo "not started (--no-agent)")
+[dev-stack]  admin      .dgon/admin-token   (curl -H "Authorization: Bearer \$(cat .dgon/admin-token)" $API_URL/v1/admin/join-tokens)
+[dev-stack]  join token $JOIN_TOKEN   (24 h; enrolls new nodes)
+[dev-stack]  join a Mac (API reachable from it, e.g. ASPNETCORE_URLS=http://0.0.0.0:8001 behind TLS; plain http needs --insecure-http):
+[dev-stack]    DGON_API=https://<this-host> DGON_JOIN_TOKEN=$JOIN_TOKEN NODE_ID=macbook-001 dotnet ~/dgon-agent/Dgon.Agent.dll
 [dev-stack]  logs       .dgon/logs/
 [dev-stack]  Ctrl-C to stop
 [dev-stack] ------------------------------------------------------------
