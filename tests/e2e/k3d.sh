@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Real-cluster end-to-end run of DGON Console (see tests/e2e/README.md):
 #   build the four images → k3d cluster → import images → helm install charts/dgon → helm test →
-#   an agent outside the cluster registers through the ingress → its DgonNode turns active →
+#   a join token from the admin API (admin token from the chart's Secret) →
+#   an agent outside the cluster enrolls with it through the ingress → its DgonNode turns active →
 #   the operator leader's /metrics shows it active and the API's /metrics counts heartbeats → clean up.
 #
 # Without a Docker engine (no docker CLI, or `docker info` fails) it prints "skipped: no Docker engine (…)" and
@@ -214,16 +215,29 @@ done
 step "Importing ${in_cluster_images[*]}"
 k3d image import -c "$CLUSTER_NAME" "${in_cluster_images[@]}"
 
-step "helm install ${RELEASE} charts/dgon (namespace ${NAMESPACE}, bundled PostgreSQL, ingress host ${INGRESS_HOST})"
+# Plain HTTP on the API ingress: the chart refuses that unless allowInsecureHttp=true. Acceptable here only because
+# this is a local test: the ingress listens on 127.0.0.1 of this machine and the cluster is thrown away afterwards,
+# so nobody can observe the hop that carries the node's token and the admin token. Never copy this to a real install.
+step "helm install ${RELEASE} charts/dgon (namespace ${NAMESPACE}, bundled PostgreSQL, ingress host ${INGRESS_HOST}, plain HTTP on 127.0.0.1)"
 helm install "$RELEASE" "$repo/charts/dgon" --namespace "$NAMESPACE" --create-namespace \
   --set image.registry="$REGISTRY" --set-string image.tag="$TAG" --set image.pullPolicy=Never \
   --set postgresql.mode=bundled \
   --set ingress.api.host="$INGRESS_HOST" --set ingress.api.className=traefik \
+  --set ingress.api.tls.enabled=false --set ingress.api.allowInsecureHttp=true \
   --wait --timeout 5m
 kubectl get pods,svc,ingress -n "$NAMESPACE" -o wide
 
 step "helm test ${RELEASE}"
 helm test "$RELEASE" --namespace "$NAMESPACE" --timeout 3m --logs
+
+# The admin token of the API's /v1/admin endpoints, from the Secret the chart generates ("<fullname>-admin", key
+# "token"). It is kept in a shell variable only: never printed, never on a command line (curl reads it on stdin).
+admin_secret="${FULLNAME}-admin"
+step "Reading the admin token from Secret ${admin_secret} (not shown)"
+admin_token="$(kubectl get secret "$admin_secret" -n "$NAMESPACE" -o jsonpath='{.data.token}' | base64 -d)" \
+  || fail "could not read the admin token from Secret ${admin_secret} in namespace ${NAMESPACE} (key token)"
+[ -n "$admin_token" ] || fail "Secret ${admin_secret} in namespace ${NAMESPACE} has no admin token under key token"
+info "admin token read (${#admin_token} characters)"
 
 # ---------------------------------------------------------------------------------------------------------------
 # An agent outside the cluster, through the ingress
@@ -240,6 +254,33 @@ metrics_status="$(ingress_status /metrics)"
 [ "$metrics_status" != 200 ] || fail "/metrics is reachable through the public ingress (only /v1 should be routed)"
 info "GET /metrics through the ingress: ${metrics_status} (not exposed, as intended)"
 
+# A join token for the agent's first registration (node trust): POST /v1/admin/join-tokens with the admin token, through
+# the same ingress the agent uses. The Authorization header goes to curl as a config on stdin (printf is a builtin),
+# so the admin token is on no command line; the answer is kept in a variable, not a file, and only the token's public
+# id is printed.
+step "Creating a join token (POST /v1/admin/join-tokens through the ingress)"
+join_response="$(printf 'header = "Authorization: Bearer %s"\n' "$admin_token" \
+  | curl -s --max-time 10 --config - -H "Host: ${INGRESS_HOST}" -H 'Content-Type: application/json' \
+    --data '{}' -w '\n%{http_code}' "http://127.0.0.1:${HOST_PORT}/v1/admin/join-tokens" || true)"
+unset admin_token
+join_status="${join_response##*$'\n'}"
+join_body="${join_response%$'\n'*}"
+[ "$join_body" != "$join_response" ] || join_body=""
+unset join_response
+token_pattern='"token"[[:space:]]*:[[:space:]]*"([a-z0-9]{6})\.([a-z0-9]{16})"'
+if [ "$join_status" != 201 ]; then
+  # An error answer (problem JSON) holds no token; anything that looks like one is not shown all the same.
+  [[ $join_body =~ $token_pattern ]] && join_body="(body not shown)"
+  fail "POST /v1/admin/join-tokens through the ingress answered ${join_status:-nothing} instead of 201 with a join token: $(first_line "${join_body:-(empty body)}" | cut -c 1-300)"
+fi
+[[ $join_body =~ $token_pattern ]] \
+  || fail "POST /v1/admin/join-tokens through the ingress answered 201 but with no join token (\"token\":\"<6 chars>.<16 chars>\") in its body"
+join_token_id="${BASH_REMATCH[1]}"
+join_token="${BASH_REMATCH[1]}.${BASH_REMATCH[2]}"
+unset join_body
+[[ "" =~ ^$ ]] # clears BASH_REMATCH, which still holds the token (it cannot be assigned before bash 5.1)
+info "join token ${join_token_id}.<secret not shown> created"
+
 step "Starting the stub Ollama on 127.0.0.1 (GET /api/tags lists stub:latest)"
 python3 "$script_dir/stub-ollama.py" "$work/ollama.port" &
 stub_pid=$!
@@ -255,13 +296,18 @@ info "stub Ollama on 127.0.0.1:${ollama_port}"
 # The agent image runs on the host network, the way a node operator's machine reaches the console: out through
 # the ingress (the load-balancer port on 127.0.0.1), with the stub Ollama on its own loopback. The container
 # cannot rely on the host's *.localhost resolution, so INGRESS_HOST is pinned to 127.0.0.1 in its /etc/hosts.
-step "Starting the agent (image ${REGISTRY}/dgon-agent:${TAG}, node ${NODE_ID}, API http://${INGRESS_HOST}:${HOST_PORT})"
+# DGON_JOIN_TOKEN enrolls the node on its first registration. The agent refuses plain http:// to a host it does not
+# count as loopback (only 127.0.0.0/8, ::1 and "localhost"; INGRESS_HOST is not one), hence DGON_INSECURE_HTTP=true:
+# the same local-test exception as allowInsecureHttp above.
+step "Starting the agent (image ${REGISTRY}/dgon-agent:${TAG}, node ${NODE_ID}, API http://${INGRESS_HOST}:${HOST_PORT}, join token ${join_token_id})"
 agent_started=1
 docker run -d --name "$AGENT_CONTAINER" --network host --add-host "${INGRESS_HOST}:127.0.0.1" \
   --read-only --tmpfs /tmp \
   -e "DGON_API=http://${INGRESS_HOST}:${HOST_PORT}" -e "NODE_ID=${NODE_ID}" -e REGION=e2e \
   -e "OLLAMA_URL=http://127.0.0.1:${ollama_port}" -e HEARTBEAT_INTERVAL=2 \
+  -e "DGON_JOIN_TOKEN=${join_token}" -e DGON_INSECURE_HTTP=true \
   "${REGISTRY}/dgon-agent:${TAG}" >/dev/null
+unset join_token
 
 node_active() {
   if [ "$(docker inspect -f '{{.State.Running}}' "$AGENT_CONTAINER" 2>/dev/null)" != true ]; then

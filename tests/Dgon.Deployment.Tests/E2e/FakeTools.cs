@@ -4,12 +4,29 @@ namespace Dgon.Deployment.Tests.E2e;
 /// Stand-ins for docker, k3d, helm, kubectl and curl, so that the whole of k3d.sh can run here (no Docker engine,
 /// no cluster). Each call is appended to a log ("tool arg arg …"); answers follow the real tools' output formats.
 /// FAKE_FAIL (space-separated) switches on failures: docker-info, helm-install, node-pending, two-leaders,
-/// agent-exited, cluster-exists. The fake `docker run` fetches OLLAMA_URL/api/tags the way the agent would and logs
+/// agent-exited, cluster-exists, admin-secret-missing, join-token-denied (the POST answers 401), join-token-empty
+/// (201 without a token). The fake `docker run` fetches OLLAMA_URL/api/tags the way the agent would and logs
 /// the answer, so a test sees that the stub Ollama the script started is reachable at the URL the agent gets.
+/// The fake kubectl serves <see cref="AdminToken"/> from the Secret dgon-admin; the fake curl answers
+/// POST /v1/admin/join-tokens with 201 and <see cref="JoinToken"/> only when its config on stdin (curl --config -)
+/// carries "Authorization: Bearer <see cref="AdminToken"/>", and logs whether it did ("curl config: …") without
+/// the token itself.
 /// </summary>
 public sealed class FakeTools
 {
     public static readonly string[] AllTools = ["docker", "k3d", "helm", "kubectl", "curl"];
+
+    /// <summary>The admin token in the fake Secret dgon-admin (48 alphanumerics, like the chart generates).</summary>
+    public const string AdminToken = "FakeAdminQx7Lm2Pz9Rt4Vw8Yb3Nc5Hd6Jk1Sg0Ua2WeFo4T";
+
+    /// <summary>Public id of the join token the fake API creates.</summary>
+    public const string JoinTokenId = "e2ejt1";
+
+    /// <summary>Secret part of the join token the fake API creates.</summary>
+    public const string JoinTokenSecret = "s3cr3tjo1nt0k3n5";
+
+    /// <summary>The whole join token, id.secret.</summary>
+    public const string JoinToken = JoinTokenId + "." + JoinTokenSecret;
 
     private const string Script = """
         tool="${0##*/}"
@@ -47,6 +64,12 @@ public sealed class FakeTools
         kubectl)
           case "$*" in
           "version --client") echo "Client Version: v1.32.0" ;;
+          "get secret dgon-admin -n dgon -o jsonpath={.data.token}")
+            if failing admin-secret-missing; then
+              echo 'Error from server (NotFound): secrets "dgon-admin" not found' >&2
+              exit 1
+            fi
+            printf '%s' '@ADMIN_TOKEN_BASE64@' ;;
           *"get dgonnode e2e-node-1 "*) if failing node-pending; then printf pending; else printf active; fi ;;
           *"get endpointslices"*"service-name=dgon-operator "*) printf 'dgon-operator-5d8f-aaaaa\ndgon-operator-5d8f-bbbbb\n' ;;
           *"get endpointslices"*"service-name=dgon-api "*) printf 'dgon-api-7c9b-ccccc\ndgon-api-7c9b-ddddd\n' ;;
@@ -64,13 +87,36 @@ public sealed class FakeTools
           esac ;;
         curl)
           url="${*: -1}"
+          config=""
+          case " $* " in *" --config - "*) config="$(cat)" ;; esac
           case "$url" in
           */v1/summary) printf 200 ;;
+          */v1/admin/join-tokens)
+            if [ "$config" = 'header = "Authorization: Bearer @ADMIN_TOKEN@"' ]; then
+              echo "curl config: Authorization header with the admin token" >>"$FAKE_LOG"
+              authorized=1
+            else
+              echo "curl config: no Authorization header with the admin token" >>"$FAKE_LOG"
+              authorized=0
+            fi
+            if [ "$authorized" = 0 ] || failing join-token-denied; then
+              printf '%s\n%s' '{"type":"https://tools.ietf.org/html/rfc9110#section-15.5.2","title":"Unauthorized","status":401}' 401
+            elif failing join-token-empty; then
+              printf '%s\n%s' '{"id":"@JOIN_TOKEN_ID@","description":null,"expires_at":"2030-01-01T00:00:00Z","max_uses":null,"uses":0,"region":null,"revoked_at":null}' 201
+            else
+              printf '%s\n%s' '{"id":"@JOIN_TOKEN_ID@","token":"@JOIN_TOKEN@","description":null,"expires_at":"2030-01-01T00:00:00Z","max_uses":null,"uses":0,"region":null,"revoked_at":null}' 201
+            fi ;;
           *) printf 404 ;;
           esac ;;
         esac
         exit 0
         """;
+
+    private static readonly string ScriptText = Script
+        .Replace("@ADMIN_TOKEN_BASE64@", Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(AdminToken)), StringComparison.Ordinal)
+        .Replace("@ADMIN_TOKEN@", AdminToken, StringComparison.Ordinal)
+        .Replace("@JOIN_TOKEN_ID@", JoinTokenId, StringComparison.Ordinal)
+        .Replace("@JOIN_TOKEN@", JoinToken, StringComparison.Ordinal);
 
     public FakeTools(string directory, string log, IEnumerable<string>? tools = null)
     {
@@ -85,7 +131,7 @@ public sealed class FakeTools
         foreach (var tool in tools ?? AllTools)
         {
             var path = System.IO.Path.Combine(directory, tool);
-            File.WriteAllText(path, $"#!{bash}\n{Script}\n");
+            File.WriteAllText(path, $"#!{bash}\n{ScriptText}\n");
             File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         }
 

@@ -124,24 +124,36 @@ public sealed partial class K3dScriptTests : IDisposable
         Assert.Contains($"k3d image import -c {Cluster} dgon.local/dgon-api:e2e dgon.local/dgon-operator:e2e dgon.local/dgon-dashboard:e2e", calls);
         var install = Assert.Single(calls, c => c.StartsWith("helm install ", StringComparison.Ordinal));
         Assert.Equal(
-            $"helm install dgon {Dgon.Testing.RepoPaths.Root}/charts/dgon --namespace dgon --create-namespace --set image.registry=dgon.local --set-string image.tag=e2e --set image.pullPolicy=Never --set postgresql.mode=bundled --set ingress.api.host=dgon.localhost --set ingress.api.className=traefik --wait --timeout 5m",
+            $"helm install dgon {Dgon.Testing.RepoPaths.Root}/charts/dgon --namespace dgon --create-namespace --set image.registry=dgon.local --set-string image.tag=e2e --set image.pullPolicy=Never --set postgresql.mode=bundled --set ingress.api.host=dgon.localhost --set ingress.api.className=traefik --set ingress.api.tls.enabled=false --set ingress.api.allowInsecureHttp=true --wait --timeout 5m",
             install);
         Assert.Contains("helm test dgon --namespace dgon --timeout 3m --logs", calls);
+
+        // Node trust: the admin token from the chart's Secret, a join token created with it through the ingress.
+        Assert.Contains("kubectl get secret dgon-admin -n dgon -o jsonpath={.data.token}", calls);
+        var post = Assert.Single(calls, c => c.StartsWith("curl ", StringComparison.Ordinal) && c.EndsWith("/v1/admin/join-tokens", StringComparison.Ordinal));
+        Assert.Equal(
+            "curl -s --max-time 10 --config - -H Host: dgon.localhost -H Content-Type: application/json --data {} -w \\n%{http_code} http://127.0.0.1:18081/v1/admin/join-tokens",
+            post);
+        Assert.Contains("curl config: Authorization header with the admin token", calls);
+        Assert.Contains($"join token {FakeTools.JoinTokenId}.<secret not shown> created", result.Stdout, StringComparison.Ordinal);
 
         // The agent: outside the cluster, through the ingress host, with the stub Ollama the script started.
         var run = Assert.Single(calls, c => c.StartsWith("docker run ", StringComparison.Ordinal));
         Assert.Contains("--network host --add-host dgon.localhost:127.0.0.1 --read-only", run, StringComparison.Ordinal);
         Assert.Contains("-e DGON_API=http://dgon.localhost:18081 -e NODE_ID=e2e-node-1", run, StringComparison.Ordinal);
         Assert.Contains("-e HEARTBEAT_INTERVAL=2", run, StringComparison.Ordinal);
+        Assert.Contains($" -e DGON_JOIN_TOKEN={FakeTools.JoinToken} -e DGON_INSECURE_HTTP=true ", run, StringComparison.Ordinal);
         Assert.EndsWith(" dgon.local/dgon-agent:e2e", run, StringComparison.Ordinal);
         var fetched = Assert.Single(calls, c => c.StartsWith("agent fetched ", StringComparison.Ordinal));
         Assert.Matches(@"^agent fetched http://127\.0\.0\.1:\d+/api/tags: \{""models"": \[\{""name"": ""stub:latest""", fetched);
 
-        // Order: build, cluster, import, install, test, ingress, agent, node active, metrics, clean-up.
+        // Order: build, cluster, import, install, test, admin token, ingress, join token, agent, node active, metrics,
+        // clean-up.
         var order = new[]
         {
             "docker build", "k3d cluster create", "k3d image import", "helm install", "helm test",
-            "curl ", "docker run", "kubectl get dgonnode e2e-node-1 -n dgon -o jsonpath={.status.phase}",
+            "kubectl get secret dgon-admin ", "curl -s -o /dev/null -w %{http_code} --max-time 5 -H Host: dgon.localhost http://127.0.0.1:18081/v1/summary",
+            "curl -s --max-time 10 --config - ", "docker run", "kubectl get dgonnode e2e-node-1 -n dgon -o jsonpath={.status.phase}",
             "kubectl get dgonnodes -n dgon -o wide",
             "kubectl get --raw /api/v1/namespaces/dgon/pods/dgon-operator-5d8f-aaaaa:8002/proxy/metrics",
             "kubectl get --raw /api/v1/namespaces/dgon/pods/dgon-api-7c9b-ccccc:8001/proxy/metrics",
@@ -158,6 +170,44 @@ public sealed partial class K3dScriptTests : IDisposable
         Assert.EndsWith("PASSED: DGON Console end to end on k3d\n", result.Stdout, StringComparison.Ordinal);
 
         AssertStubStopped(fetched);
+        AssertNothingCreated();
+    }
+
+    [Fact]
+    public async Task The_join_token_reaches_the_agent_and_no_token_is_printed_or_put_on_a_command_line()
+    {
+        var fakes = Fakes();
+
+        var result = await _run.RunAsync(Env(fakes), Deadline);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var run = Assert.Single(fakes.Calls, c => c.StartsWith("docker run ", StringComparison.Ordinal));
+        Assert.Contains($"-e DGON_JOIN_TOKEN={FakeTools.JoinToken} ", run, StringComparison.Ordinal);
+        AssertNoSecretPrinted(result);
+
+        // The admin token travels to curl on stdin, never as an argument of any tool.
+        Assert.DoesNotContain(fakes.Calls, c => c.Contains(FakeTools.AdminToken, StringComparison.Ordinal));
+        // The join token's secret is an argument of the agent's docker run only.
+        Assert.Equal([run], fakes.Calls.Where(c => c.Contains(FakeTools.JoinTokenSecret, StringComparison.Ordinal)));
+    }
+
+    [Theory]
+    [InlineData("admin-secret-missing", "FAILED: could not read the admin token from Secret dgon-admin in namespace dgon (key token)")]
+    [InlineData("join-token-denied", "FAILED: POST /v1/admin/join-tokens through the ingress answered 401 instead of 201 with a join token: {\"type\":")]
+    [InlineData("join-token-empty", "FAILED: POST /v1/admin/join-tokens through the ingress answered 201 but with no join token")]
+    public async Task Without_a_join_token_the_run_fails_clearly_before_the_agent_starts_and_cleans_up(string failure, string message)
+    {
+        var fakes = Fakes();
+
+        var result = await _run.RunAsync(Env(fakes, fail: failure), Deadline);
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains(message, result.Stderr, StringComparison.Ordinal);
+        Assert.Contains("==> Diagnostics", result.Stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain(fakes.Calls, c => c.StartsWith("docker run", StringComparison.Ordinal));
+        Assert.Contains($"k3d cluster delete {Cluster}", fakes.Calls);
+        Assert.Contains("FAILED (exit code 1)", result.Stderr, StringComparison.Ordinal);
+        AssertNoSecretPrinted(result);
         AssertNothingCreated();
     }
 
@@ -263,6 +313,17 @@ public sealed partial class K3dScriptTests : IDisposable
         ["HOST_PORT"] = "18081",
         ["WAIT_SECONDS"] = waitSeconds?.ToString(System.Globalization.CultureInfo.InvariantCulture),
     };
+
+    /// <summary>Neither the admin token (plain or base64) nor the join token's secret part is on stdout or stderr.</summary>
+    private static void AssertNoSecretPrinted(ScriptResult result)
+    {
+        var adminBase64 = Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(FakeTools.AdminToken));
+        foreach (var secret in new[] { FakeTools.AdminToken, adminBase64, FakeTools.JoinTokenSecret })
+        {
+            Assert.DoesNotContain(secret, result.Stdout, StringComparison.Ordinal);
+            Assert.DoesNotContain(secret, result.Stderr, StringComparison.Ordinal);
+        }
+    }
 
     private void AssertNothingCreated()
     {
