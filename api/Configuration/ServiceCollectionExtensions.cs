@@ -131,13 +131,39 @@ public static partial class ServiceCollectionExtensions
         return builder;
     }
 
-    /// <summary>Applies pending database migrations (blocking start-up until the database answers, up to 60 s).</summary>
+    /// <summary>
+    /// Applies pending database migrations (blocking start-up until the database answers, up to 60 s), then checks
+    /// the connection pool against the server's <c>max_connections</c> (issue 9) and warns when this replica's pool
+    /// alone could take more than the server allows besides its reserved connections.
+    /// </summary>
     /// <exception cref="InvalidOperationException">The database stayed unreachable, or a migration failed.</exception>
     public static async Task MigrateDatabaseAsync(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
         await app.Services.GetRequiredService<SqlMigrator>().MigrateWithRetryAsync(TimeSpan.FromSeconds(60), app.Lifetime.ApplicationStopping);
+        var options = app.Services.GetRequiredService<DgonApiOptions>();
+        var pool = new Npgsql.NpgsqlConnectionStringBuilder(options.ConnectionString).MaxPoolSize;
+        await using var connection = new Npgsql.NpgsqlConnection(options.ConnectionString);
+        await connection.OpenAsync(app.Lifetime.ApplicationStopping);
+        await using var command = new Npgsql.NpgsqlCommand(
+            "SELECT current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int", connection);
+        var available = (int)(await command.ExecuteScalarAsync(app.Lifetime.ApplicationStopping))!;
+        var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Dgon.Api.Database");
+        if (pool > available)
+        {
+            LogPoolTooLarge(logger, pool, available);
+        }
+        else
+        {
+            LogPool(logger, pool, available);
+        }
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The database pool of this replica ({Pool} connections, DGON_DB_POOL_SIZE) exceeds the {Available} connections PostgreSQL allows (max_connections less reserved); lower the pool or raise max_connections")]
+    private static partial void LogPoolTooLarge(ILogger logger, int pool, int available);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Database pool: up to {Pool} connections per replica; PostgreSQL allows {Available}: keep replicas × pool below that")]
+    private static partial void LogPool(ILogger logger, int pool, int available);
 
     /// <summary>Middleware and endpoints: errors as problem+json (503 when the database is down), CORS, health, <c>/metrics</c>, OpenAPI, v1 API.</summary>
     public static WebApplication MapDgonApi(this WebApplication app)

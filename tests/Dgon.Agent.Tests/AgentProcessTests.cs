@@ -140,7 +140,7 @@ public sealed class AgentProcessTests(ApiFixture fixture, ITestOutputHelper outp
     private Task WaitForStatus(string nodeId, string status, params ManagedProcess[] processes) =>
         Wait(async () => await NodeAsync(nodeId) is { LastHeartbeat: not null } n && n.Status == status, $"node {nodeId} {status} after a heartbeat", processes);
 
-    private static string StoredToken(string configDir, string nodeId)
+    internal static string StoredToken(string configDir, string nodeId)
     {
         using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(configDir, nodeId + ".json")));
         return doc.RootElement.GetProperty("node_token").GetString()!;

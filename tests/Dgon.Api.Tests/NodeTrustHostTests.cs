@@ -61,6 +61,41 @@ public sealed class NodeTrustHostTests
         Assert.Equal("pending", await ScalarAsync<string>(pg, api, "SELECT status FROM nodes WHERE id = 'target-1'"));
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task X_Forwarded_For_counts_only_behind_a_trusted_proxy_and_HSTS_follows_X_Forwarded_Proto(bool trusted)
+    {
+        var pg = await SharedPostgres.GetAsync();
+        await using var api = await ApiHost.StartAsync(new ApiHostOptions
+        {
+            DatabaseUrl = await pg.CreateDatabaseAsync(),
+            RateLimits = true,
+            Environment = new Dictionary<string, string?>
+            {
+                ["DGON_RATE_LIMIT_REGISTER"] = "2/1",
+                ["DGON_TRUSTED_PROXIES"] = trusted ? "127.0.0.1" : "10.0.0.0/8",
+                ["DGON_HSTS"] = "true",
+            },
+        });
+        var joinToken = await api.CreateJoinTokenAsync();
+        var statuses = new List<HttpStatusCode>();
+        for (var i = 0; i < 6; i++)
+        {
+            // Six "clients" behind the proxy: each its own address when the proxy is trusted, one address otherwise.
+            using var request = NodeTrustTests.WithBearer(NodeTrustTests.Post("/v1/nodes/register", new { node_id = $"xff-{i}", region = "eu", runtime = "ollama" }), joinToken);
+            request.Headers.Add("X-Forwarded-For", $"203.0.113.{i + 1}");
+            request.Headers.Add("X-Forwarded-Proto", "https");
+            request.Headers.Host = "dgon.example.com";
+            using var response = await api.Client.SendAsync(request);
+            statuses.Add(response.StatusCode);
+            Assert.Equal(trusted, response.Headers.Contains("Strict-Transport-Security"));
+        }
+
+        Assert.Equal(trusted ? 6 : 2, statuses.Count(s => s == HttpStatusCode.OK));
+        Assert.Equal(trusted ? 0 : 4, statuses.Count(s => s == HttpStatusCode.TooManyRequests));
+    }
+
     [Fact]
     public async Task The_secret_key_ring_rotates_old_keys_decrypt_and_a_lost_key_means_401_then_re_enrollment_by_key()
     {

@@ -323,6 +323,7 @@ public sealed class NodeTrustTests(ApiFixture fx) : IClassFixture<ApiFixture>
         }
 
         var again = await TestNode.RegisterAsync(Api, node.NodeId);
+        again.ContinueClockOf(node);
         using var ok = await again.HeartbeatAsync(ready: true);
         Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
         Assert.Equal(again.PublicKey, await fx.ScalarAsync<string>("SELECT public_key FROM nodes WHERE id = $1", node.NodeId));

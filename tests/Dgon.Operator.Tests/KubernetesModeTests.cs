@@ -159,6 +159,7 @@ public sealed class KubernetesModeTests(KubernetesModeFixture fx, ITestOutputHel
 
         // Registering again brings it back with a fresh secret.
         var again = await TestNode.RegisterAsync(fx.Api.Client, node.NodeId);
+        again.ContinueClockOf(node); // the replay clock of the id outlives the deletion
         using var ok = await again.HeartbeatAsync(ready: true);
         Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
     }

@@ -135,6 +135,16 @@ public sealed class TestNode
     /// <summary>The same node (key, token, clock) talking to another API address, e.g. a second replica or a restarted API.</summary>
     public TestNode Via(HttpClient api) => new(api, NodeId, Token, Key) { Scheme = Scheme, _lastTs = Interlocked.Read(ref _lastTs) };
 
+    /// <summary>
+    /// Continues <paramref name="previous"/>'s timestamps (the same node id enrolled again): the server's replay clock
+    /// outlives a deletion, so the new incarnation's first heartbeat must be later than the old one's last.
+    /// </summary>
+    public void ContinueClockOf(TestNode previous)
+    {
+        ArgumentNullException.ThrowIfNull(previous);
+        Interlocked.Exchange(ref _lastTs, Math.Max(Interlocked.Read(ref _lastTs), Interlocked.Read(ref previous._lastTs)));
+    }
+
     /// <summary>Sends a signed heartbeat <c>{"ready":…}</c> plus optional metrics.</summary>
     public Task<HttpResponseMessage> HeartbeatAsync(bool ready, double? gpuUtil = null, double? memUsedGb = null, double? p95Ms = null)
     {
