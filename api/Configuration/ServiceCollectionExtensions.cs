@@ -170,6 +170,7 @@ public static partial class ServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(app);
         var trust = app.Services.GetRequiredService<NodeTrustOptions>();
+        app.Use(CloseAfterUnreadBody);
         app.UseForwardedHeaders();
         app.UseExceptionHandler(new ExceptionHandlerOptions { StatusCodeSelector = StatusForException });
         if (trust.Hsts)
@@ -195,6 +196,28 @@ public static partial class ServiceCollectionExtensions
         app.MapSummaryApi();
         app.MapAdminApi();
         return app;
+    }
+
+    /// <summary>
+    /// An error answered before a request body over the 64 KiB limit (or of unknown length) was read — a 401, 415 or
+    /// 429 decided from the headers — leaves bytes Kestrel will not drain, and it drops the connection after the
+    /// response. Say so with <c>Connection: close</c> (RFC 9110 §9.6), as the 413 does, so a client never sends its
+    /// next request on a connection that is about to go.
+    /// </summary>
+    private static Task CloseAfterUnreadBody(HttpContext context, RequestDelegate next)
+    {
+        context.Response.OnStarting(() =>
+        {
+            var request = context.Request;
+            var large = request.ContentLength is { } length ? length > DgonApiOptions.MaxRequestBodyBytes : request.Headers.TransferEncoding.Count > 0;
+            if (context.Response.StatusCode >= 400 && large)
+            {
+                context.Response.Headers.Connection = "close";
+            }
+
+            return Task.CompletedTask;
+        });
+        return next(context);
     }
 
     private static System.Threading.RateLimiting.RateLimitPartition<string> AddressBucket(HttpContext http, bool enabled, TokenBucket bucket)

@@ -49,7 +49,6 @@ public enum KeyProofResult
 /// <summary>
 /// Reads node requests (issue 9 on top of seed 000). In order, before any parsing:
 /// <list type="number">
-/// <item>an address that spent its failed-authentication budget gets 429;</item>
 /// <item>Content-Type (JSON, else 415) and size (64 KiB, else 413);</item>
 /// <item>headers present, <c>|now − ts| ≤ 120 s</c>, node known, MAC valid under one of its tokens (current, or the
 /// previous one during a rotation overlap), v2 or — unless <c>DGON_ACCEPT_V1_SIGNATURES=false</c> — v1;</item>
@@ -58,7 +57,8 @@ public enum KeyProofResult
 /// (<see cref="INodeRequestClock"/>, atomic in PostgreSQL, so it holds across replicas).</item>
 /// </list>
 /// Failures a stranger can cause (missing headers, stale timestamp, unknown node, bad MAC) never touch the node: they
-/// are counted per address and in <c>dgon_hmac_failures_total{reason}</c> and logged at most once a second. Only a
+/// are counted per address and in <c>dgon_hmac_failures_total{reason}</c> and logged at most once a second; once an
+/// address has spent its failure budget its failures are answered 429 instead of 401, while its valid requests pass. Only a
 /// replay — a valid MAC, so evidence that needs the node's token — is counted against the node in
 /// <see cref="AuthFailureWindow"/> and, past its threshold, recorded for quarantine.
 /// </summary>
@@ -87,11 +87,6 @@ public sealed partial class SignedRequestReader(
     {
         ArgumentNullException.ThrowIfNull(request);
         var address = NodeRequestLimits.ClientAddress(request.HttpContext);
-        if (limits.IsBlocked(address, out var wait))
-        {
-            return BodyResult<SignedRequest<T>>.Fail(Problems.RateLimited(wait, "too many failed authentications from this address"));
-        }
-
         if (JsonBody.CheckContentType(request) is { } unsupported)
         {
             return BodyResult<SignedRequest<T>>.Fail(unsupported);
@@ -214,12 +209,19 @@ public sealed partial class SignedRequestReader(
 
     private BodyResult<SignedRequest<T>> Reject<T>(string? address, string nodeId, NodeAuthResult reason)
     {
+        metrics.HmacFailure(reason);
         if (address is not null)
         {
+            // An address past its failure budget gets 429 for its failures, but its valid requests still pass: home
+            // machines often share an address (CGNAT) with strangers, who must not be able to lock them out.
+            if (limits.IsBlocked(address, out var wait))
+            {
+                return BodyResult<SignedRequest<T>>.Fail(Problems.RateLimited(wait, "too many failed authentications from this address"));
+            }
+
             limits.RecordFailure(address);
         }
 
-        metrics.HmacFailure(reason);
         // Throttled: a flood of bad requests must not become a flood of log lines. The id is attacker-controlled:
         // clip it and neutralise control characters.
         var now = clock.GetUtcNow().ToUnixTimeSeconds();

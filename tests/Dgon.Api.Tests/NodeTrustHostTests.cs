@@ -59,6 +59,10 @@ public sealed class NodeTrustHostTests
         Assert.Equal(10, statuses.Count(s => s == HttpStatusCode.Unauthorized));
         Assert.Equal(5, statuses.Count(s => s == HttpStatusCode.TooManyRequests));
         Assert.Equal("pending", await ScalarAsync<string>(pg, api, "SELECT status FROM nodes WHERE id = 'target-1'"));
+
+        // The same address (a shared NAT) still gets its valid requests through.
+        using var valid = await node.HeartbeatAsync(ready: true);
+        Assert.Equal(HttpStatusCode.OK, valid.StatusCode);
     }
 
     [Theory]
