@@ -80,7 +80,7 @@ public static partial class AdminApi
     {
         if (!JoinTokens.IsValidId(id) || !await store.RevokeAsync(id, ct))
         {
-            return Problems.NotFound($"no join token with id '{Clip(id)}'");
+            return Problems.NotFound($"no join token with id '{Problems.Clip(id)}'");
         }
 
         LogRevoked(loggers.CreateLogger(typeof(AdminApi)), id);
@@ -91,7 +91,7 @@ public static partial class AdminApi
     {
         if (!ContractValidator.IsValidNodeId(id) || !await registry.ResetIdentityAsync(id, ct))
         {
-            return Problems.NotFound($"no node with id '{Clip(id)}'");
+            return Problems.NotFound($"no node with id '{Problems.Clip(id)}'");
         }
 
         failures.Reset(id);
@@ -120,8 +120,6 @@ public static partial class AdminApi
             CreatedAt = token.CreatedAt.UtcDateTime,
         };
     }
-
-    private static string Clip(string value) => new(value.Take(64).Select(c => char.IsControl(c) ? '?' : c).ToArray());
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Admin created join token {Id} (expires {ExpiresAt:o}, max uses {MaxUses}, region {Region})")]
     private static partial void LogCreated(ILogger logger, string id, DateTimeOffset expiresAt, int? maxUses, string? region);

@@ -186,6 +186,16 @@ public static class Problems
     private static IResult Problem(int status, string slug, string title, string detail) =>
         Results.Problem(statusCode: status, type: TypeBase + slug, title: title, detail: detail);
 
+    /// <summary>
+    /// Attacker-controlled text made safe for a log line or a problem detail: at most 64 characters, control
+    /// characters replaced by '?'.
+    /// </summary>
+    public static string Clip(string value)
+    {
+        ArgumentNullException.ThrowIfNull(value);
+        return new string(value.Take(64).Select(c => char.IsControl(c) ? '?' : c).ToArray());
+    }
+
     /// <summary>Wraps a result and adds one response header.</summary>
     private sealed class WithHeader(IResult inner, string name, string value) : IResult, IStatusCodeHttpResult
     {

@@ -222,14 +222,12 @@ public sealed partial class SignedRequestReader(
             limits.RecordFailure(address);
         }
 
-        // Throttled: a flood of bad requests must not become a flood of log lines. The id is attacker-controlled:
-        // clip it and neutralise control characters.
+        // Throttled: a flood of bad requests must not become a flood of log lines. The id is attacker-controlled.
         var now = clock.GetUtcNow().ToUnixTimeSeconds();
         var last = Interlocked.Read(ref s_lastRejectLog);
         if (now > last && Interlocked.CompareExchange(ref s_lastRejectLog, now, last) == last)
         {
-            var shown = new string(nodeId.Take(64).Select(c => char.IsControl(c) ? '?' : c).ToArray());
-            LogRejected(shown, reason, address ?? "-", Interlocked.Exchange(ref s_suppressed, 0));
+            LogRejected(Problems.Clip(nodeId), reason, address ?? "-", Interlocked.Exchange(ref s_suppressed, 0));
         }
         else
         {
