@@ -8,6 +8,7 @@ using Dgon.Operator.Configuration;
 using Dgon.Operator.Observability;
 using Dgon.Operator.Reconciliation;
 using Dgon.Persistence;
+using k8s;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
@@ -19,14 +20,14 @@ if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(
     builder.WebHost.UseUrls(OperatorOptions.DefaultUrls);
 }
 
-var kube = KubeClientConfig.Load(options.Kubeconfig);
+var kube = KubernetesClients.LoadConfiguration(options.Kubeconfig);
 var services = builder.Services;
 services.AddSingleton(options);
 services.AddSingleton(TimeProvider.System);
 services.AddSingleton(options.Lifecycle);
 services.AddSingleton<NodeLifecycle>();
-services.AddSingleton(new KubeNamespace(options.Namespace ?? kube.Namespace));
-services.AddSingleton<IKubeClient>(_ => new KubeClient(kube));
+services.AddSingleton(KubernetesClients.Namespace(options.Namespace, kube));
+services.AddSingleton<IKubernetes>(_ => new k8s.Kubernetes(kube));
 services.AddSingleton(sp => new SqlMigrator(options.ConnectionString, sp.GetRequiredService<ILogger<SqlMigrator>>()));
 services.AddDbContextPool<DgonDbContext>(db => db.UseNpgsql(options.ConnectionString));
 services.AddScoped<INodeMirror, PostgresNodeMirror>();
@@ -43,7 +44,7 @@ services.AddHealthChecks().Add(new HealthCheckRegistration(
 
 var app = builder.Build();
 app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false });
-app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready") });
+app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready"), ResponseWriter = OperatorHealthCheck.WriteAsync });
 app.MapPrometheusMetrics();
 _ = app.Services.GetRequiredService<OperatorMetrics>(); // instruments exist from start-up (dgon_operator_leader 0 on standbys)
 await app.RunAsync();
@@ -55,4 +56,22 @@ internal sealed class OperatorHealthCheck(OperatorState state) : IHealthCheck
         Task.FromResult(state.Migrated
             ? HealthCheckResult.Healthy(state.Leading ? "leader" : "standby")
             : HealthCheckResult.Unhealthy("database migrations not applied yet"));
+
+    /// <summary>
+    /// <c>/readyz</c> body: <c>{"status":"Healthy","role":"leader"}</c> (or <c>"standby"</c>; <c>"starting"</c> with
+    /// status Unhealthy before migrations), so <c>kubectl exec … curl /readyz</c> tells which replica leads.
+    /// </summary>
+    public static Task WriteAsync(HttpContext context, HealthReport report)
+    {
+        var entry = report.Entries.TryGetValue("operator", out var e) ? e : default;
+        var role = report.Status == HealthStatus.Healthy ? entry.Description ?? "standby" : "starting";
+        context.Response.ContentType = "application/json";
+        var body = new System.Text.Json.Nodes.JsonObject
+        {
+            ["status"] = report.Status.ToString(),
+            ["role"] = role,
+            ["detail"] = entry.Description,
+        };
+        return context.Response.WriteAsync(body.ToJsonString());
+    }
 }

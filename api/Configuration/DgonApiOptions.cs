@@ -101,6 +101,19 @@ public sealed record DgonApiOptions
 
         var grace = Settings.Seconds("DGON_HEARTBEAT_GRACE_SECONDS", configuration["DGON_HEARTBEAT_GRACE_SECONDS"], NodeLifecycleOptions.DefaultGracePeriod);
         var refresh = Settings.Seconds("DGON_STATUS_REFRESH_SECONDS", configuration["DGON_STATUS_REFRESH_SECONDS"], StatusWriteCoalescing.DefaultRefreshInterval);
+        if (registry == RegistryMode.Kubernetes)
+        {
+            try
+            {
+                // The recorded lastHeartbeatTime lags by at most the refresh interval; it must stay well inside the grace period.
+                StatusWriteCoalescing.Validate(refresh, grace);
+            }
+            catch (ArgumentOutOfRangeException e)
+            {
+                throw new InvalidOperationException(e.Message, e);
+            }
+        }
+
         var failureWindow = Settings.Seconds("DGON_AUTH_FAILURE_WINDOW_SECONDS", configuration["DGON_AUTH_FAILURE_WINDOW_SECONDS"], AuthFailureWindowOptions.DefaultWindow);
         var thresholdText = configuration["DGON_AUTH_FAILURE_THRESHOLD"];
         var threshold = AuthFailureWindowOptions.DefaultThreshold;
@@ -120,8 +133,7 @@ public sealed record DgonApiOptions
             Trust = NodeTrustOptions.FromConfiguration(configuration),
             CorsOrigins = origins,
             Registry = registry,
-            // Kubernetes mode records heartbeats at most once per refresh interval (issue 3), hence the record lag.
-            Lifecycle = new NodeLifecycleOptions { GracePeriod = grace, RecordLag = registry == RegistryMode.Kubernetes ? refresh : TimeSpan.Zero },
+            Lifecycle = new NodeLifecycleOptions { GracePeriod = grace },
             Kubernetes = new KubernetesRegistryOptions
             {
                 Kubeconfig = Settings.Optional(configuration["KUBECONFIG"]),

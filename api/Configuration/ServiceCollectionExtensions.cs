@@ -253,8 +253,7 @@ public static partial class ServiceCollectionExtensions
         Npgsql.PostgresException { SqlState: "55P03" or "57014" } => StatusCodes.Status503ServiceUnavailable,
         { InnerException: Npgsql.PostgresException { SqlState: "55P03" or "57014" } } => StatusCodes.Status503ServiceUnavailable,
         KubernetesNotReadyException or HttpRequestException => StatusCodes.Status503ServiceUnavailable,
-        KubeApiException { StatusCode: System.Net.HttpStatusCode.TooManyRequests } => StatusCodes.Status503ServiceUnavailable,
-        KubeApiException k when (int)k.StatusCode >= 500 => StatusCodes.Status503ServiceUnavailable,
+        k8s.Autorest.HttpOperationException k when ApiErrors.Code(k) is System.Net.HttpStatusCode.TooManyRequests || (int?)ApiErrors.Code(k) >= 500 => StatusCodes.Status503ServiceUnavailable,
         { InnerException: Npgsql.NpgsqlException { IsTransient: true } } => StatusCodes.Status503ServiceUnavailable,
         _ => StatusCodes.Status500InternalServerError,
     };

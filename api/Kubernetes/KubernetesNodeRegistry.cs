@@ -9,6 +9,8 @@ using Dgon.Domain.Ports;
 using Dgon.Kubernetes;
 using Dgon.Kubernetes.Controllers;
 using Dgon.Kubernetes.DgonNodes;
+using k8s;
+using k8s.Models;
 
 namespace Dgon.Api.Kubernetes;
 
@@ -27,8 +29,17 @@ namespace Dgon.Api.Kubernetes;
 /// an admin's <c>kubectl patch dgonnode X --type=merge -p '{"spec":{"publicKey":null}}'</c> revokes them.</item>
 /// <item>Rotation keeps the replaced token in the Secret as <c>previous-token</c> until
 /// <c>previous-token-valid-until</c> (RFC 3339). Reset removes <c>spec.publicKey</c> and every token from the Secret.</item>
-/// <item>Heartbeats patch the status subresource only when <see cref="StatusWriteCoalescing.NeedsWrite"/> says so,
-/// with the resourceVersion as precondition; a 409 re-reads the resource and recomputes.</item>
+/// <item>One writer per field (issue 10): the API writes only what it observes — spec at registration, and in status
+/// <c>lastRegistrationTime</c>, <c>lastHeartbeatTime</c>, <c>ready</c>, the reported metrics and
+/// <c>authFailures</c>. Phase, conditions, reputation and Events are the operator's. These status writes are merge
+/// patches of the API's own fields only, so they need no resourceVersion precondition and never conflict with the
+/// operator's writes.</item>
+/// <item>Heartbeat observations are throttled per node by <see cref="StatusWriteCoalescing"/> (leading and trailing
+/// edge): written at once when they matter to the operator's decision, else held and written at the last write +
+/// the refresh interval by <see cref="RunFlusherAsync"/>, so steady nodes cost at most one status write per refresh
+/// interval and <c>status.lastHeartbeatTime</c> is never more than that interval behind the real last heartbeat.
+/// A held observation lives only in this process: if it crashes, the node's recorded heartbeat is up to one refresh
+/// interval older than the truth until its next heartbeat.</item>
 /// </list>
 /// Writes are also kept locally (write-through), so the next request sees them before the watch echoes them back.
 /// Kubernetes verbs used: DgonNodes get, list, watch, create, patch; dgonnodes/status patch; Secrets get, list,
@@ -38,23 +49,28 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry
 {
     private const int MaxWriteAttempts = 8;
 
-    private readonly IKubeClient _client;
+    /// <summary>How often held observations are checked for being due (adds at most this much to the trailing write).</summary>
+    public static readonly TimeSpan FlushTick = TimeSpan.FromMilliseconds(250);
+
+    private readonly IKubernetes _client;
     private readonly IInformer<DgonNode> _nodes;
-    private readonly IInformer<Secret> _secrets;
+    private readonly IInformer<V1Secret> _secrets;
     private readonly NodeLifecycle _lifecycle;
     private readonly TimeProvider _clock;
     private readonly ILogger<KubernetesNodeRegistry> _logger;
     private readonly TimeSpan _refresh;
     private readonly ConcurrentDictionary<string, DgonNode> _writtenNodes = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, Secret> _writtenSecrets = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Observation> _held = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, DateTimeOffset> _lastWrite = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, V1Secret> _writtenSecrets = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _locks = new(StringComparer.Ordinal);
     private readonly Counter<long> _statusWrites;
 
     /// <summary>Creates the registry over running (or soon running) informers of the namespace's DgonNodes and node Secrets.</summary>
     public KubernetesNodeRegistry(
-        IKubeClient client,
+        IKubernetes client,
         IInformer<DgonNode> nodes,
-        IInformer<Secret> secrets,
+        IInformer<V1Secret> secrets,
         KubeNamespace ns,
         KubernetesRegistryOptions options,
         NodeLifecycle lifecycle,
@@ -74,10 +90,10 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry
         _clock = clock;
         _logger = logger;
         _statusWrites = meters.Create(Observability.ApiMetrics.MeterName).CreateCounter<long>(
-            "dgon_kubernetes_status_writes_total", unit: null, description: "DgonNode status writes by the ingress API, by reason (register, heartbeat, auth_failures).");
+            "dgon_kubernetes_status_writes_total", unit: null, description: "DgonNode status writes by the ingress API, by reason (register, heartbeat, heartbeat_trailing, auth_failures).");
         // Only deletions matter: they drop our write-through copies (additions and updates are read from the caches).
         nodes.AddHandler(new InformerHandler<DgonNode>(onDelete: OnNodeDeleted));
-        secrets.AddHandler(new InformerHandler<Secret>(onDelete: OnSecretDeleted));
+        secrets.AddHandler(new InformerHandler<V1Secret>(onDelete: OnSecretDeleted));
     }
 
     /// <summary>Namespace of the DgonNodes and their Secrets.</summary>
@@ -93,7 +109,7 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry
     /// <see cref="RegistrationPrecondition.KeyIs"/> the stored key stays. The node's Secret is replaced by one holding
     /// only <paramref name="nodeToken"/>, bound to the resulting <c>spec.publicKey</c>.
     /// </remarks>
-    /// <exception cref="KubeApiException">The API server refused a write (after conflict retries).</exception>
+    /// <exception cref="k8s.Autorest.HttpOperationException">The API server refused a write (after conflict retries).</exception>
     public async Task<RegisterOutcome> RegisterAsync(NodeRegistration registration, string nodeToken, RegistrationPrecondition precondition, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(registration);
@@ -114,38 +130,25 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry
             var data = new Dictionary<string, byte[]>(StringComparer.Ordinal) { [DgonNodeMapping.TokenKey] = Encoding.UTF8.GetBytes(nodeToken) };
             _writtenSecrets[id] = await WriteSecretAsync(node, data, cancellationToken);
 
-            for (var attempt = 1; ; attempt++)
+            _held.TryRemove(id, out _); // an observation from before this registration must not follow it
+            var (patch, status) = DgonNodeMapping.StatusPatch(resourceVersion: null);
+            status["ready"] = false;
+            status["lastRegistrationTime"] = DgonNodeMapping.MicroTime(_clock.GetUtcNow());
+            try
             {
-                var now = _clock.GetUtcNow();
-                var transition = _lifecycle.Apply(new NodeLifecycleState(DgonNodeMapping.Phase(node), DgonNodeMapping.LastSeen(node)), new NodeEvent.Registered());
-                var conditions = DgonNodeMapping.ComputeConditions(
-                    node,
-                    new NodeConditionInputs(transition.Phase, transition.Changed ? transition.Reason : "Unchanged", false, false, false, _lifecycle.Timeout, node.Metadata.Generation),
-                    now);
-                var (patch, status) = DgonNodeMapping.StatusPatch(node.Metadata.ResourceVersion);
-                status["phase"] = transition.Phase.ToWire();
-                status["ready"] = false;
-                status["lastRegistrationTime"] = DgonNodeMapping.MicroTime(now);
-                status["conditions"] = DgonNodeMapping.ConditionsJson(conditions);
-                if (node.Status?.Reputation is null)
-                {
-                    status["reputation"] = NodeRecord.DefaultReputation;
-                }
-
-                try
-                {
-                    node = await _client.PatchStatusAsync(KubeResources.DgonNodes, Namespace, id, patch, cancellationToken);
-                    _statusWrites.Add(1, new KeyValuePair<string, object?>("reason", "register"));
-                    break;
-                }
-                catch (KubeConflictException) when (attempt < MaxWriteAttempts)
-                {
-                    node = await _client.GetAsync(KubeResources.DgonNodes, Namespace, id, cancellationToken);
-                }
+                node = await _client.PatchDgonNodeStatusAsync(Namespace, id, patch, cancellationToken);
+                _statusWrites.Add(1, new KeyValuePair<string, object?>("reason", "register"));
+            }
+            catch (Exception e) when (e.IsNotFound())
+            {
+                return new RegisterOutcome(null); // deleted in between
             }
 
             _writtenNodes[id] = node;
-            return new RegisterOutcome(DgonNodeMapping.ToRecord(node));
+            // The phase this registration leads to (the operator writes it): pending, or quarantine while held.
+            var record = DgonNodeMapping.ToRecord(node);
+            var transition = _lifecycle.Apply(new NodeLifecycleState(record.Phase, DgonNodeMapping.LastSeen(node)), new NodeEvent.Registered());
+            return new RegisterOutcome(record with { Phase = transition.Phase });
         }
         finally
         {
@@ -174,7 +177,7 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry
     /// there is one), <c>previous-token-valid-until</c> = <paramref name="previousValidUntil"/>; conflicts are retried
     /// on a fresh read.
     /// </remarks>
-    /// <exception cref="KubeApiException">The API server refused the write (after conflict retries).</exception>
+    /// <exception cref="k8s.Autorest.HttpOperationException">The API server refused the write (after conflict retries).</exception>
     public async Task<bool> RotateTokenAsync(string nodeId, string newToken, DateTimeOffset previousValidUntil, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(newToken);
@@ -182,7 +185,7 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry
         await gate.WaitAsync(cancellationToken);
         try
         {
-            var node = await _client.TryGetAsync(KubeResources.DgonNodes, Namespace, nodeId, cancellationToken);
+            var node = await _client.TryGetDgonNodeAsync(Namespace, nodeId, cancellationToken);
             if (node is null)
             {
                 return false;
@@ -192,7 +195,7 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry
             var secret = await KubeRetry.OnConflictAsync(
                 async ct =>
                 {
-                    var current = await _client.TryGetAsync(KubeResources.Secrets, Namespace, DgonNodeMapping.SecretName(nodeId), ct);
+                    var current = await TryGetSecretAsync(DgonNodeMapping.SecretName(nodeId), ct);
                     var data = new Dictionary<string, byte[]>(StringComparer.Ordinal) { [DgonNodeMapping.TokenKey] = Encoding.UTF8.GetBytes(newToken) };
                     if (ValidTokens(node, current) is [var previous, ..])
                     {
@@ -220,7 +223,7 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry
     /// '{"spec":{"publicKey":null}}'</c> does) and every token from the node's Secret (the Secret stays, empty, owned
     /// by the DgonNode). The DgonNode and its status stay.
     /// </remarks>
-    /// <exception cref="KubeApiException">The API server refused a write.</exception>
+    /// <exception cref="k8s.Autorest.HttpOperationException">The API server refused a write.</exception>
     public async Task<bool> ResetIdentityAsync(string nodeId, CancellationToken cancellationToken)
     {
         var gate = Lock(nodeId);
@@ -230,9 +233,9 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry
             DgonNode node;
             try
             {
-                node = await _client.PatchAsync(KubeResources.DgonNodes, Namespace, nodeId, new JsonObject { ["spec"] = new JsonObject { ["publicKey"] = null } }, cancellationToken);
+                node = await _client.PatchDgonNodeAsync(Namespace, nodeId, new JsonObject { ["spec"] = new JsonObject { ["publicKey"] = null } }, cancellationToken);
             }
-            catch (KubeNotFoundException)
+            catch (Exception e) when (e.IsNotFound())
             {
                 return false;
             }
@@ -241,7 +244,7 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry
             var secret = await KubeRetry.OnConflictAsync(
                 async ct =>
                 {
-                    var current = await _client.TryGetAsync(KubeResources.Secrets, Namespace, DgonNodeMapping.SecretName(nodeId), ct);
+                    var current = await TryGetSecretAsync(DgonNodeMapping.SecretName(nodeId), ct);
                     return current is null ? null : await PutSecretAsync(node, new Dictionary<string, byte[]>(StringComparer.Ordinal), current, ct);
                 },
                 _clock,
@@ -269,49 +272,26 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry
         try
         {
             var node = CurrentNode(nodeId);
-            for (var attempt = 1; node is not null; attempt++)
+            if (node is null)
             {
-                var now = _clock.GetUtcNow();
-                var from = DgonNodeMapping.Phase(node);
-                var transition = _lifecycle.Apply(new NodeLifecycleState(from, DgonNodeMapping.LastSeen(node)), new NodeEvent.HeartbeatReceived(heartbeat.Ready));
-                var conditions = DgonNodeMapping.ComputeConditions(
-                    node,
-                    new NodeConditionInputs(transition.Phase, transition.Changed ? transition.Reason : "Unchanged", heartbeat.Ready, true, false, _lifecycle.Timeout, node.Metadata.Generation),
-                    now);
-                var desired = new RecordedNodeStatus(transition.Phase, heartbeat.Ready, now, conditions);
-                var change = new PhaseChange(nodeId, from, transition.Phase, transition.Reason);
-                if (!StatusWriteCoalescing.NeedsWrite(DgonNodeMapping.Recorded(node), desired, now, _refresh))
-                {
-                    return change;
-                }
-
-                var (patch, status) = DgonNodeMapping.StatusPatch(node.Metadata.ResourceVersion);
-                status["phase"] = transition.Phase.ToWire();
-                status["ready"] = heartbeat.Ready;
-                status["lastHeartbeatTime"] = DgonNodeMapping.MicroTime(now);
-                status["gpuUtil"] = heartbeat.Metrics.GpuUtil;
-                status["memUsedGb"] = heartbeat.Metrics.MemUsedGb;
-                status["p95Ms"] = heartbeat.Metrics.P95Ms;
-                status["conditions"] = DgonNodeMapping.ConditionsJson(conditions);
-                try
-                {
-                    _writtenNodes[nodeId] = await _client.PatchStatusAsync(KubeResources.DgonNodes, Namespace, nodeId, patch, cancellationToken);
-                    _statusWrites.Add(1, new KeyValuePair<string, object?>("reason", "heartbeat"));
-                    return change;
-                }
-                catch (KubeConflictException) when (attempt < MaxWriteAttempts)
-                {
-                    // Someone (the operator) wrote in between: re-read and decide again on the fresh state.
-                    node = await _client.TryGetAsync(KubeResources.DgonNodes, Namespace, nodeId, cancellationToken);
-                    Remember(node);
-                }
-                catch (KubeNotFoundException)
-                {
-                    return null;
-                }
+                return null;
             }
 
-            return null;
+            var now = _clock.GetUtcNow();
+            var from = DgonNodeMapping.Phase(node);
+            // The phase this heartbeat leads to, reported to the node; the operator decides and writes it.
+            var transition = _lifecycle.Apply(new NodeLifecycleState(from, DgonNodeMapping.LastSeen(node)), new NodeEvent.HeartbeatReceived(heartbeat.Ready));
+            var change = new PhaseChange(nodeId, from, transition.Phase, transition.Reason);
+            var observation = new Observation(now, heartbeat);
+            var recorded = DgonNodeMapping.Recorded(node, _lastWrite.TryGetValue(nodeId, out var last) ? last : null);
+            if (!StatusWriteCoalescing.WriteNow(recorded, heartbeat.Ready, now, _refresh))
+            {
+                _held[nodeId] = observation;
+                return change;
+            }
+
+            _held.TryRemove(nodeId, out _);
+            return await WriteObservationAsync(nodeId, observation, "heartbeat", cancellationToken) ? change : null;
         }
         finally
         {
@@ -319,7 +299,102 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry
         }
     }
 
+    /// <summary>
+    /// Writes held heartbeat observations once due (the trailing edge of <see cref="StatusWriteCoalescing"/>), every
+    /// <see cref="FlushTick"/> until cancelled. Failures are logged and retried at the next tick.
+    /// </summary>
+    public async Task RunFlusherAsync(CancellationToken ct)
+    {
+        using var timer = new PeriodicTimer(FlushTick, _clock);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(ct))
+            {
+                await FlushDueAsync(ct);
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+        }
+    }
+
+    /// <summary>Writes every held observation whose due time has come; returns how many were written.</summary>
+    public async Task<int> FlushDueAsync(CancellationToken ct)
+    {
+        var written = 0;
+        foreach (var (nodeId, held) in _held)
+        {
+            var node = CurrentNode(nodeId);
+            if (node is null)
+            {
+                _held.TryRemove(new KeyValuePair<string, Observation>(nodeId, held));
+                continue;
+            }
+
+            var recorded = DgonNodeMapping.Recorded(node, _lastWrite.TryGetValue(nodeId, out var last) ? last : null);
+            if (_clock.GetUtcNow() < StatusWriteCoalescing.DueAt(recorded, _refresh))
+            {
+                continue;
+            }
+
+            var gate = Lock(nodeId);
+            await gate.WaitAsync(ct);
+            try
+            {
+                // Only if no newer heartbeat replaced or wrote it meanwhile.
+                if (_held.TryRemove(new KeyValuePair<string, Observation>(nodeId, held)))
+                {
+                    try
+                    {
+                        if (await WriteObservationAsync(nodeId, held, "heartbeat_trailing", ct))
+                        {
+                            written++;
+                        }
+                    }
+                    catch (Exception e) when (e is not OperationCanceledException)
+                    {
+                        _held.TryAdd(nodeId, held);
+                        LogFlushFailed(nodeId, e);
+                    }
+                }
+            }
+            finally
+            {
+                gate.Release();
+            }
+        }
+
+        return written;
+    }
+
+    /// <summary>Number of heartbeat observations held for a trailing write.</summary>
+    public int HeldObservations => _held.Count;
+
+    private async Task<bool> WriteObservationAsync(string nodeId, Observation observation, string reason, CancellationToken ct)
+    {
+        // Only the API's own fields: no resourceVersion precondition, no conflict with the operator's writes.
+        var (patch, status) = DgonNodeMapping.StatusPatch(resourceVersion: null);
+        status["ready"] = observation.Heartbeat.Ready;
+        status["lastHeartbeatTime"] = DgonNodeMapping.MicroTime(observation.Time);
+        status["gpuUtil"] = observation.Heartbeat.Metrics.GpuUtil;
+        status["memUsedGb"] = observation.Heartbeat.Metrics.MemUsedGb;
+        status["p95Ms"] = observation.Heartbeat.Metrics.P95Ms;
+        try
+        {
+            _writtenNodes[nodeId] = await _client.PatchDgonNodeStatusAsync(Namespace, nodeId, patch, ct);
+        }
+        catch (Exception e) when (e.IsNotFound())
+        {
+            return false;
+        }
+
+        _lastWrite[nodeId] = _clock.GetUtcNow();
+        _statusWrites.Add(1, new KeyValuePair<string, object?>("reason", reason));
+        return true;
+    }
+
     /// <inheritdoc />
+    /// <remarks>Writes <c>status.authFailures</c> (a merge patch of the API's own field); the operator acts on it and clears it.</remarks>
     public async Task RecordAuthFailuresAsync(string nodeId, AuthFailureRecord record, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(record);
@@ -333,10 +408,10 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry
         };
         try
         {
-            _writtenNodes[nodeId] = await _client.PatchStatusAsync(KubeResources.DgonNodes, Namespace, nodeId, patch, cancellationToken);
+            _writtenNodes[nodeId] = await _client.PatchDgonNodeStatusAsync(Namespace, nodeId, patch, cancellationToken);
             _statusWrites.Add(1, new KeyValuePair<string, object?>("reason", "auth_failures"));
         }
-        catch (KubeNotFoundException)
+        catch (Exception e) when (e.IsNotFound())
         {
             // Deleted meanwhile: nothing left to quarantine.
         }
@@ -352,13 +427,16 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry
                 _writtenNodes.TryRemove(name, out _);
             }
 
+            _held.TryRemove(name, out _);
+            _lastWrite.TryRemove(name, out _);
+
             LogNodeDeleted(name);
         }
     }
 
-    private void OnSecretDeleted(Secret obj)
+    private void OnSecretDeleted(V1Secret obj)
     {
-        if (obj.Metadata.Labels?.GetValueOrDefault(DgonNodeMapping.NodeLabel) is { } nodeId
+        if (obj.Metadata.Labels?.ValueOrDefault(DgonNodeMapping.NodeLabel) is { } nodeId
             && _writtenSecrets.TryGetValue(nodeId, out var written) && written.Metadata.Uid == obj.Metadata.Uid)
         {
             _writtenSecrets.TryRemove(nodeId, out _);
@@ -385,7 +463,7 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry
                     return null;
                 }
 
-                node = await _client.TryGetAsync(KubeResources.DgonNodes, Namespace, id, ct);
+                node = await _client.TryGetDgonNodeAsync(Namespace, id, ct);
                 fresh = true;
                 continue;
             }
@@ -393,18 +471,18 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry
             try
             {
                 return node is null
-                    ? await _client.CreateAsync(KubeResources.DgonNodes, DgonNodeMapping.NewNode(Namespace, registration with { PublicKey = key }), ct)
-                    : await _client.PatchAsync(KubeResources.DgonNodes, Namespace, id, DgonNodeMapping.DeclaredSpecPatch(registration, key, node.Metadata.ResourceVersion), ct);
+                    ? await _client.CreateDgonNodeAsync(DgonNodeMapping.NewNode(Namespace, registration with { PublicKey = key }), ct)
+                    : await _client.PatchDgonNodeAsync(Namespace, id, DgonNodeMapping.DeclaredSpecPatch(registration, key, node.Metadata.ResourceVersion), ct);
             }
-            catch (Exception e) when (e is KubeAlreadyExistsException or KubeConflictException or KubeNotFoundException)
+            catch (Exception e) when (e.IsAlreadyExists() || e.IsConflict() || e.IsNotFound())
             {
                 // Created, changed or deleted since we looked: look again and decide on what is there now.
-                node = await _client.TryGetAsync(KubeResources.DgonNodes, Namespace, id, ct);
+                node = await _client.TryGetDgonNodeAsync(Namespace, id, ct);
                 fresh = true;
             }
         }
 
-        throw new KubeConflictException($"DgonNode {id}: the spec kept changing during {MaxWriteAttempts} registration attempts");
+        throw new InvalidOperationException($"DgonNode {id}: the spec kept changing during {MaxWriteAttempts} registration attempts");
     }
 
     /// <summary>Whether the precondition holds on <paramref name="node"/> (null: absent).</summary>
@@ -419,7 +497,7 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry
     /// is owned by this DgonNode (same uid) and bound to its current key; then the current token, and the previous
     /// one while <c>previous-token-valid-until</c> is in the future.
     /// </summary>
-    private List<string> ValidTokens(DgonNode node, Secret? secret)
+    private List<string> ValidTokens(DgonNode node, V1Secret? secret)
     {
         var tokens = new List<string>(2);
         if (node.Metadata.Uid is not { } uid || secret?.Data is not { } data)
@@ -430,7 +508,7 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry
         // A Secret left over from a deleted DgonNode (garbage collection pending) must not authenticate its successor.
         var owned = secret.Metadata.OwnerReferences?.Any(o => o.Uid == uid && o.Kind == DgonNode.KindValue) ?? false;
         // Tokens issued for a key stop counting when the key is removed or replaced (an admin reset).
-        var bound = secret.Metadata.Annotations?.GetValueOrDefault(DgonNodeMapping.TokenPublicKeyAnnotation) is not { } issuedFor
+        var bound = secret.Metadata.Annotations?.ValueOrDefault(DgonNodeMapping.TokenPublicKeyAnnotation) is not { } issuedFor
             || string.Equals(issuedFor, node.Spec.PublicKey, StringComparison.Ordinal);
         if (!owned || !bound)
         {
@@ -453,17 +531,29 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry
         return tokens;
     }
 
-    /// <summary>Creates the node's Secret with <paramref name="data"/>, or replaces the existing one (conflicts retried).</summary>
-    private async Task<Secret> WriteSecretAsync(DgonNode owner, Dictionary<string, byte[]> data, CancellationToken ct)
+    private async Task<V1Secret?> TryGetSecretAsync(string name, CancellationToken ct)
     {
         try
         {
-            return await _client.CreateAsync(KubeResources.Secrets, DesiredSecret(owner, data), ct);
+            return await _client.CoreV1.ReadNamespacedSecretAsync(name, Namespace, cancellationToken: ct);
         }
-        catch (KubeAlreadyExistsException)
+        catch (Exception e) when (e.IsNotFound())
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Creates the node's Secret with <paramref name="data"/>, or replaces the existing one (conflicts retried).</summary>
+    private async Task<V1Secret> WriteSecretAsync(DgonNode owner, Dictionary<string, byte[]> data, CancellationToken ct)
+    {
+        try
+        {
+            return await _client.CoreV1.CreateNamespacedSecretAsync(DesiredSecret(owner, data), Namespace, cancellationToken: ct);
+        }
+        catch (Exception e) when (e.IsAlreadyExists())
         {
             return await KubeRetry.OnConflictAsync(
-                async c => await PutSecretAsync(owner, data, await _client.TryGetAsync(KubeResources.Secrets, Namespace, DgonNodeMapping.SecretName(owner.Metadata.Name!), c), c),
+                async c => await PutSecretAsync(owner, data, await TryGetSecretAsync(DgonNodeMapping.SecretName(owner.Metadata.Name!), c), c),
                 _clock,
                 ct);
         }
@@ -473,27 +563,27 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry
     /// Writes the node's Secret as <paramref name="data"/>, owned by <paramref name="owner"/> and bound to its key:
     /// a PUT on <paramref name="current"/>'s resourceVersion (409 if it changed since), or a create when there is none.
     /// </summary>
-    private Task<Secret> PutSecretAsync(DgonNode owner, Dictionary<string, byte[]> data, Secret? current, CancellationToken ct)
+    private Task<V1Secret> PutSecretAsync(DgonNode owner, Dictionary<string, byte[]> data, V1Secret? current, CancellationToken ct)
     {
         var desired = DesiredSecret(owner, data);
         if (current is null)
         {
-            return _client.CreateAsync(KubeResources.Secrets, desired, ct);
+            return _client.CoreV1.CreateNamespacedSecretAsync(desired, Namespace, cancellationToken: ct);
         }
 
         desired.Metadata.ResourceVersion = current.Metadata.ResourceVersion;
-        return _client.ReplaceAsync(KubeResources.Secrets, desired, ct);
+        return _client.CoreV1.ReplaceNamespacedSecretAsync(desired, desired.Metadata.Name, Namespace, cancellationToken: ct);
     }
 
-    private Secret DesiredSecret(DgonNode owner, Dictionary<string, byte[]> data)
+    private V1Secret DesiredSecret(DgonNode owner, Dictionary<string, byte[]> data)
     {
         var id = owner.Metadata.Name!;
-        var secret = new Secret
+        var secret = new V1Secret
         {
-            Metadata = new ObjectMeta
+            Metadata = new V1ObjectMeta
             {
                 Name = DgonNodeMapping.SecretName(id),
-                Namespace = Namespace,
+                NamespaceProperty = Namespace,
                 Labels = new Dictionary<string, string>(StringComparer.Ordinal)
                 {
                     [DgonNodeMapping.ManagedByLabel] = "dgon-api",
@@ -501,7 +591,7 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry
                 },
                 OwnerReferences =
                 [
-                    new OwnerReference { ApiVersion = DgonNode.ApiVersionValue, Kind = DgonNode.KindValue, Name = id, Uid = owner.Metadata.Uid!, Controller = true },
+                    new V1OwnerReference { ApiVersion = DgonNode.ApiVersionValue, Kind = DgonNode.KindValue, Name = id, Uid = owner.Metadata.Uid!, Controller = true },
                 ],
             },
             Type = DgonNodeMapping.SecretType,
@@ -522,7 +612,7 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry
         return Newer(cached, written);
     }
 
-    private Secret? CurrentSecret(string nodeId)
+    private V1Secret? CurrentSecret(string nodeId)
     {
         _secrets.TryGet(Namespace, DgonNodeMapping.SecretName(nodeId), out var cached);
         _writtenSecrets.TryGetValue(nodeId, out var written);
@@ -543,7 +633,7 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry
     /// informer's copy belongs to another object (different uid) it wins, being the server's view.
     /// </summary>
     private static T? Newer<T>(T? cached, T? written)
-        where T : KubeObject
+        where T : class, IKubernetesObject<V1ObjectMeta>
     {
         if (cached is null || written is null)
         {
@@ -571,6 +661,9 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry
     }
 
     private SemaphoreSlim Lock(string nodeId) => _locks.GetOrAdd(nodeId, _ => new SemaphoreSlim(1, 1));
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "DgonNode {NodeId}: the held heartbeat could not be written; retrying")]
+    private partial void LogFlushFailed(string nodeId, Exception error);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "DgonNode {NodeId} deleted; its token is revoked")]
     private partial void LogNodeDeleted(string nodeId);
@@ -607,3 +700,8 @@ public sealed class KubernetesNotReadyException : Exception
     {
     }
 }
+
+/// <summary>A heartbeat as observed by the API: when it was accepted and what it reported.</summary>
+/// <param name="Time">Acceptance time (the API's clock).</param>
+/// <param name="Heartbeat">Ready flag and metrics.</param>
+internal sealed record Observation(DateTimeOffset Time, NodeHeartbeat Heartbeat);

@@ -4,6 +4,9 @@ using Dgon.Kubernetes;
 using Dgon.Kubernetes.Controllers;
 using Dgon.Kubernetes.DgonNodes;
 using Dgon.Kubernetes.Enrollment;
+using k8s;
+using k8s.Models;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace Dgon.Api.Kubernetes;
@@ -12,48 +15,51 @@ namespace Dgon.Api.Kubernetes;
 public static class KubernetesRegistryServices
 {
     /// <summary>
-    /// Registers the Kubernetes client (kubeconfig or in-cluster, see <see cref="KubeClientConfig.Load"/>), informers
+    /// Registers the Kubernetes client (KubernetesClient; kubeconfig, exec plugins or in-cluster, see <see cref="KubernetesClients.LoadConfiguration"/>), informers
     /// of the namespace's DgonNodes and node Secrets (run by <see cref="InformerHost"/>), the DgonNode registry, the
     /// join-token store on <c>dgon.io/join-token</c> Secrets (<see cref="KubernetesJoinTokenStore"/>), and a
     /// readiness check that passes once both caches are synced.
     /// </summary>
-    /// <exception cref="KubeConfigException">No usable kubeconfig or in-cluster configuration.</exception>
+    /// <exception cref="k8s.Exceptions.KubeConfigException">No usable kubeconfig or in-cluster configuration.</exception>
     public static IServiceCollection AddKubernetesRegistry(this IServiceCollection services, KubernetesRegistryOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var config = KubeClientConfig.Load(options.Kubeconfig);
-        var ns = new KubeNamespace(options.Namespace ?? config.Namespace);
+        var config = KubernetesClients.LoadConfiguration(options.Kubeconfig);
+        var ns = KubernetesClients.Namespace(options.Namespace, config);
 
         services.AddSingleton(options);
         services.AddSingleton(config);
         services.AddSingleton(ns);
-        services.AddSingleton<IKubeClient>(_ => new KubeClient(config));
+        services.AddSingleton<IKubernetes>(_ => new k8s.Kubernetes(config));
         services.AddSingleton<IInformer<DgonNode>>(sp => new Informer<DgonNode>(
-            sp.GetRequiredService<IKubeClient>(), KubeResources.DgonNodes, ns.Name, new InformerOptions(),
+            ListerWatchers.DgonNodes(sp.GetRequiredService<IKubernetes>(), ns.Name), new InformerOptions(),
             sp.GetRequiredService<ILogger<Informer<DgonNode>>>()));
-        services.AddSingleton<IInformer<Secret>>(sp => new Informer<Secret>(
-            sp.GetRequiredService<IKubeClient>(), KubeResources.Secrets, ns.Name,
+        services.AddSingleton<IInformer<V1Secret>>(sp => new Informer<V1Secret>(
+            ListerWatchers.Secrets(sp.GetRequiredService<IKubernetes>(), ns.Name),
             // Node Secrets only (they carry dgon.io/node); join-token Secrets are read on demand, never cached.
             new InformerOptions { LabelSelector = $"{DgonNodeMapping.ManagedByLabel}=dgon-api,{DgonNodeMapping.NodeLabel}" },
-            sp.GetRequiredService<ILogger<Informer<Secret>>>()));
+            sp.GetRequiredService<ILogger<Informer<V1Secret>>>()));
         services.AddSingleton<KubernetesNodeRegistry>();
         services.AddSingleton<INodeRegistry>(sp => sp.GetRequiredService<KubernetesNodeRegistry>());
         services.AddSingleton<IJoinTokenStore, KubernetesJoinTokenStore>();
+        // Node reads answer from this API's own DgonNode cache, not the operator's PostgreSQL mirror.
+        services.RemoveAll<INodeQueries>();
+        services.AddSingleton<INodeQueries, KubernetesNodeQueries>();
         services.AddHostedService<InformerHost>();
         services.AddHealthChecks().AddCheck<KubernetesCacheHealthCheck>("kubernetes", tags: ["ready"]);
         return services;
     }
 }
 
-/// <summary>Runs the API's informers for the life of the process (list+watch, relist on 410 Gone).</summary>
-public sealed class InformerHost(IInformer<DgonNode> nodes, IInformer<Secret> secrets, KubernetesNodeRegistry registry) : BackgroundService
+/// <summary>Runs the API's informers (list+watch, relist on 410 Gone) and the registry's trailing heartbeat writes for the life of the process.</summary>
+public sealed class InformerHost(IInformer<DgonNode> nodes, IInformer<V1Secret> secrets, KubernetesNodeRegistry registry) : BackgroundService
 {
     /// <inheritdoc />
     protected override Task ExecuteAsync(CancellationToken stoppingToken)
     {
         // The registry subscribes to the informers in its constructor; resolve it before they start delivering events.
         GC.KeepAlive(registry);
-        return Task.WhenAll(nodes.RunAsync(stoppingToken), secrets.RunAsync(stoppingToken));
+        return Task.WhenAll(nodes.RunAsync(stoppingToken), secrets.RunAsync(stoppingToken), registry.RunFlusherAsync(stoppingToken));
     }
 }
 

@@ -46,14 +46,6 @@ public sealed record NodeLifecycleOptions
     /// <summary>How long a node may go without a valid heartbeat before it is <c>offline</c>. Must be positive.</summary>
     public TimeSpan GracePeriod { get; init; } = DefaultGracePeriod;
 
-    /// <summary>
-    /// How much older than the node's true last heartbeat the recorded one may be; added to the grace period before a
-    /// node is declared offline. Zero in standalone mode (every heartbeat is written). In Kubernetes mode the API
-    /// coalesces status writes and refreshes <c>status.lastHeartbeatTime</c> only every status refresh interval
-    /// (issue 3, default 30 s), so the operator must allow that much lag or it would time out healthy nodes.
-    /// Must not be negative.
-    /// </summary>
-    public TimeSpan RecordLag { get; init; } = TimeSpan.Zero;
 }
 
 /// <summary>
@@ -72,7 +64,7 @@ public sealed class NodeLifecycle
     private readonly TimeProvider _clock;
 
     /// <summary>Creates the state machine.</summary>
-    /// <exception cref="ArgumentOutOfRangeException">The grace period is not positive, or the record lag is negative.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The grace period is not positive.</exception>
     public NodeLifecycle(NodeLifecycleOptions options, TimeProvider clock)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -82,24 +74,16 @@ public sealed class NodeLifecycle
             throw new ArgumentOutOfRangeException(nameof(options), options.GracePeriod, "grace period must be positive");
         }
 
-        if (options.RecordLag < TimeSpan.Zero)
-        {
-            throw new ArgumentOutOfRangeException(nameof(options), options.RecordLag, "record lag must not be negative");
-        }
-
         GracePeriod = options.GracePeriod;
-        RecordLag = options.RecordLag;
         _clock = clock;
     }
 
     /// <summary>The configured grace period.</summary>
     public TimeSpan GracePeriod { get; }
 
-    /// <summary>The configured record lag (see <see cref="NodeLifecycleOptions.RecordLag"/>).</summary>
-    public TimeSpan RecordLag { get; }
 
-    /// <summary>Time without a recorded heartbeat after which a live node is offline: grace period + record lag.</summary>
-    public TimeSpan Timeout => GracePeriod + RecordLag;
+    /// <summary>Time without a heartbeat after which a live node is offline: the grace period (measured on the real last heartbeat in both modes).</summary>
+    public TimeSpan Timeout => GracePeriod;
 
     /// <summary>The clock's current UTC time.</summary>
     public DateTimeOffset Now => _clock.GetUtcNow();
@@ -130,7 +114,7 @@ public sealed class NodeLifecycle
     }
 
     /// <summary>
-    /// When the node goes offline if nothing else happens: <c>LastSeen + GracePeriod + RecordLag</c>, or null when
+    /// When the node goes offline if nothing else happens: <c>LastSeen + GracePeriod</c>, or null when
     /// time passing cannot change its phase (offline or quarantine). A reconciler requeues at this instant.
     /// </summary>
     public DateTimeOffset? OfflineDeadline(NodeLifecycleState state) =>

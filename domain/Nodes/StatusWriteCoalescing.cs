@@ -1,41 +1,69 @@
 namespace Dgon.Domain.Nodes;
 
-/// <summary>The part of a node's recorded status that decides whether a heartbeat must be written.</summary>
-/// <param name="Phase">Recorded phase, or null when none was recorded yet.</param>
+/// <summary>What the ingress API last wrote of a node's heartbeat observation (Kubernetes mode: DgonNode status).</summary>
+/// <param name="LastHeartbeatTime">Recorded last heartbeat (UTC), or null when none was recorded.</param>
 /// <param name="Ready">Recorded ready flag, or null.</param>
-/// <param name="LastHeartbeatTime">Recorded last heartbeat (UTC), or null.</param>
-/// <param name="Conditions">Recorded conditions.</param>
-public sealed record RecordedNodeStatus(NodePhase? Phase, bool? Ready, DateTimeOffset? LastHeartbeatTime, IReadOnlyList<NodeCondition> Conditions);
+/// <param name="HeartbeatSinceRegistration">Whether the recorded heartbeat is not older than the node's last registration.</param>
+/// <param name="LastWriteTime">When the API last wrote the observation (its clock), or null when unknown (after a restart: then <paramref name="LastHeartbeatTime"/> stands in).</param>
+public sealed record RecordedObservation(DateTimeOffset? LastHeartbeatTime, bool? Ready, bool HeartbeatSinceRegistration, DateTimeOffset? LastWriteTime);
 
 /// <summary>
-/// Issue 3's rule for coalescing heartbeat writes to the Kubernetes API server: a status write happens when the
-/// phase, the ready flag or a condition changes, or when the recorded lastHeartbeatTime is older than the refresh
-/// interval (default 30 s). Steady heartbeats therefore cost at most one write per node per refresh interval.
+/// The throttle for heartbeat observations written to the Kubernetes API server (issue 10): a leading-and-trailing
+/// edge rate limit per node.
+/// <list type="bullet">
+/// <item>Written at once (<see cref="WriteNow"/>) when it changes what the operator decides on: the first heartbeat
+/// (or the first since a registration), a changed ready flag, or when the last write is a whole refresh interval
+/// old.</item>
+/// <item>Otherwise kept and written at <see cref="DueAt"/> = last write + refresh interval (the trailing edge), so
+/// the recorded <c>lastHeartbeatTime</c> reaches the real last heartbeat within one refresh interval.</item>
+/// </list>
+/// Bounds: at most one write per node per refresh interval for a steady node; the recorded time lags the real one by
+/// at most the refresh interval, so offline detection on the recorded time is exact to within
+/// grace − refresh ≥ 0 when <see cref="Validate"/> holds (refresh ≤ grace / 2).
 /// </summary>
 public static class StatusWriteCoalescing
 {
-    /// <summary>Issue 3 default refresh interval: 30 seconds.</summary>
-    public static readonly TimeSpan DefaultRefreshInterval = TimeSpan.FromSeconds(30);
+    /// <summary>Default refresh interval: 10 s, seed 000's heartbeat interval.</summary>
+    public static readonly TimeSpan DefaultRefreshInterval = TimeSpan.FromSeconds(10);
 
-    /// <summary>Whether the status must be written.</summary>
-    /// <param name="recorded">What is stored now.</param>
-    /// <param name="desired">What the heartbeat would store.</param>
-    /// <param name="now">Current time (UTC).</param>
-    /// <param name="refreshInterval">Longest the recorded lastHeartbeatTime may age before it is refreshed. Positive.</param>
-    /// <exception cref="ArgumentOutOfRangeException">The refresh interval is not positive.</exception>
-    public static bool NeedsWrite(RecordedNodeStatus recorded, RecordedNodeStatus desired, DateTimeOffset now, TimeSpan refreshInterval)
+    /// <summary>Whether a heartbeat observed at <paramref name="now"/> with <paramref name="ready"/> is written at once.</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="refreshInterval"/> is not positive.</exception>
+    public static bool WriteNow(RecordedObservation recorded, bool ready, DateTimeOffset now, TimeSpan refreshInterval)
     {
         ArgumentNullException.ThrowIfNull(recorded);
-        ArgumentNullException.ThrowIfNull(desired);
         if (refreshInterval <= TimeSpan.Zero)
         {
             throw new ArgumentOutOfRangeException(nameof(refreshInterval), refreshInterval, "refresh interval must be positive");
         }
 
-        return recorded.Phase != desired.Phase
-            || recorded.Ready != desired.Ready
-            || !NodeConditions.Equivalent(recorded.Conditions, desired.Conditions)
-            || recorded.LastHeartbeatTime is not { } last
-            || now - last >= refreshInterval;
+        return recorded.LastHeartbeatTime is null
+            || !recorded.HeartbeatSinceRegistration
+            || recorded.Ready != ready
+            || now >= DueAt(recorded, refreshInterval);
+    }
+
+    /// <summary>When a held-back observation is written: the last write (or, unknown, the recorded heartbeat) plus the refresh interval.</summary>
+    public static DateTimeOffset DueAt(RecordedObservation recorded, TimeSpan refreshInterval)
+    {
+        ArgumentNullException.ThrowIfNull(recorded);
+        return (recorded.LastWriteTime ?? recorded.LastHeartbeatTime ?? DateTimeOffset.MinValue) is var last && last == DateTimeOffset.MinValue
+            ? last
+            : last + refreshInterval;
+    }
+
+    /// <summary>
+    /// Checks the refresh interval against the heartbeat grace period: a node heartbeating within its interval must
+    /// never look overdue on the recorded time, which needs refresh ≤ grace / 2.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The refresh interval is not positive or exceeds half the grace period.</exception>
+    public static void Validate(TimeSpan refreshInterval, TimeSpan gracePeriod)
+    {
+        if (refreshInterval <= TimeSpan.Zero || refreshInterval > gracePeriod / 2)
+        {
+            throw new ArgumentOutOfRangeException(
+                nameof(refreshInterval),
+                refreshInterval,
+                $"DGON_STATUS_REFRESH_SECONDS must be positive and at most half the heartbeat grace period ({gracePeriod.TotalSeconds:0.###} s)");
+        }
     }
 }

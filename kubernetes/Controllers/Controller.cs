@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using k8s;
+using k8s.Models;
 using Microsoft.Extensions.Logging;
 
 namespace Dgon.Kubernetes.Controllers;
@@ -34,7 +36,7 @@ public readonly record struct ReconcileResult(TimeSpan? RequeueAfter)
 /// </summary>
 /// <typeparam name="T">The object type.</typeparam>
 public interface IReconciler<T>
-    where T : KubeObject
+    where T : IKubernetesObject<V1ObjectMeta>
 {
     /// <summary>Reconciles one object.</summary>
     Task<ReconcileResult> ReconcileAsync(ReconcileRequest request, CancellationToken ct);
@@ -106,7 +108,7 @@ public interface IController
 /// </summary>
 /// <typeparam name="T">The object type.</typeparam>
 public sealed partial class Controller<T> : IController
-    where T : KubeObject
+    where T : IKubernetesObject<V1ObjectMeta>
 {
     private readonly IInformer<T> _informer;
     private readonly IReconciler<T> _reconciler;
@@ -148,9 +150,9 @@ public sealed partial class Controller<T> : IController
     public async Task RunAsync(CancellationToken ct)
     {
         using var registration = _informer.AddHandler(new InformerHandler<T>(
-            onAdd: o => Queue.Add(o.Key()),
-            onUpdate: (_, o) => Queue.Add(o.Key()),
-            onDelete: o => Queue.Add(o.Key())));
+            onAdd: o => Queue.Add(ObjectKey.Of(o)),
+            onUpdate: (_, o) => Queue.Add(ObjectKey.Of(o)),
+            onDelete: o => Queue.Add(ObjectKey.Of(o))));
         try
         {
             await _informer.WaitForSyncAsync(ct);

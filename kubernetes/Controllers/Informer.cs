@@ -1,3 +1,5 @@
+using k8s;
+using k8s.Models;
 using Microsoft.Extensions.Logging;
 
 namespace Dgon.Kubernetes.Controllers;
@@ -5,7 +7,7 @@ namespace Dgon.Kubernetes.Controllers;
 /// <summary>Receives an informer's notifications, in order, on the informer's loop (keep them quick: enqueue work, don't do it).</summary>
 /// <typeparam name="T">The object type.</typeparam>
 public interface IInformerHandler<in T>
-    where T : KubeObject
+    where T : IKubernetesObject<V1ObjectMeta>
 {
     /// <summary>An object appeared (initial list, watch ADDED, or found by a relist).</summary>
     void OnAdd(T obj);
@@ -23,7 +25,7 @@ public interface IInformerHandler<in T>
 /// </summary>
 /// <typeparam name="T">The object type.</typeparam>
 public interface IInformer<T>
-    where T : KubeObject
+    where T : IKubernetesObject<V1ObjectMeta>
 {
     /// <summary>Runs list-then-watch until <paramref name="ct"/> is cancelled; completes normally then.</summary>
     Task RunAsync(CancellationToken ct);
@@ -89,11 +91,9 @@ public sealed class InformerOptions
 /// </summary>
 /// <typeparam name="T">The object type.</typeparam>
 public sealed partial class Informer<T> : IInformer<T>
-    where T : KubeObject
+    where T : IKubernetesObject<V1ObjectMeta>
 {
-    private readonly IKubeClient _client;
-    private readonly ResourceType<T> _type;
-    private readonly string? _ns;
+    private readonly IListerWatcher<T> _source;
     private readonly InformerOptions _options;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
@@ -104,17 +104,13 @@ public sealed partial class Informer<T> : IInformer<T>
     private string? _lastRv;
 
     /// <summary>Creates an informer (call <see cref="RunAsync"/> to start it).</summary>
-    /// <param name="client">The API client.</param>
-    /// <param name="type">The resource.</param>
-    /// <param name="ns">Namespace to watch; null for all namespaces.</param>
+    /// <param name="source">The LIST and WATCH calls of the resource (<see cref="ListerWatchers"/>; a fake in unit tests).</param>
     /// <param name="options">Selectors, resync, paging and back-off.</param>
     /// <param name="logger">Logger.</param>
     /// <param name="time">Clock for back-off and resync; default system.</param>
-    public Informer(IKubeClient client, ResourceType<T> type, string? ns, InformerOptions options, ILogger logger, TimeProvider? time = null)
+    public Informer(IListerWatcher<T> source, InformerOptions options, ILogger logger, TimeProvider? time = null)
     {
-        _client = client ?? throw new ArgumentNullException(nameof(client));
-        _type = type ?? throw new ArgumentNullException(nameof(type));
-        _ns = ns;
+        _source = source ?? throw new ArgumentNullException(nameof(source));
         _options = options ?? throw new ArgumentNullException(nameof(options));
         _logger = logger ?? throw new ArgumentNullException(nameof(logger));
         _time = time ?? TimeProvider.System;
@@ -198,7 +194,7 @@ public sealed partial class Informer<T> : IInformer<T>
                 if (events == 0 && _time.GetElapsedTime(started) < TimeSpan.FromSeconds(1))
                 {
                     // A watch that closes at once without events is treated as a failure, so a misbehaving server is not hammered.
-                    throw new KubeApiException($"watch {_type} closed immediately without events");
+                    throw new IOException($"watch {_source.Resource} closed immediately without events");
                 }
 
                 backoff = _options.InitialBackoff; // a watch that ran and ended cleanly resets the back-off
@@ -207,14 +203,14 @@ public sealed partial class Informer<T> : IInformer<T>
             {
                 break;
             }
-            catch (KubeGoneException e)
+            catch (Exception e) when (e.IsGone())
             {
-                LogGone(_type.ToString(), LastSyncResourceVersion, e.Message);
+                LogGone(_source.Resource, LastSyncResourceVersion, ApiErrors.Message(e));
                 needList = true;
             }
             catch (Exception e)
             {
-                LogFailure(_type.ToString(), needList ? "list" : "watch", backoff.TotalMilliseconds, e);
+                LogFailure(_source.Resource, needList ? "list" : "watch", backoff.TotalMilliseconds, e);
                 try
                 {
                     await Task.Delay(backoff, _time, ct);
@@ -237,18 +233,12 @@ public sealed partial class Informer<T> : IInformer<T>
         var limit = _options.PageSize > 0 ? _options.PageSize : (int?)null;
         while (true)
         {
-            KubeList<T> page;
+            ListPage<T> page;
             try
             {
-                page = await _client.ListAsync(_type, _ns, new ListOptions
-                {
-                    LabelSelector = _options.LabelSelector,
-                    FieldSelector = _options.FieldSelector,
-                    Limit = limit,
-                    Continue = cont,
-                }, ct);
+                page = await _source.ListAsync(new ListRequest(_options.LabelSelector, _options.FieldSelector, limit, cont), ct);
             }
-            catch (KubeGoneException) when (cont is not null)
+            catch (Exception e) when (cont is not null && e.IsGone())
             {
                 // The continue token expired mid-list: restart as one unpaged list (client-go's pager fallback).
                 items.Clear();
@@ -258,8 +248,8 @@ public sealed partial class Informer<T> : IInformer<T>
             }
 
             items.AddRange(page.Items);
-            rv = page.Metadata.ResourceVersion;
-            cont = page.Metadata.Continue;
+            rv = page.ResourceVersion;
+            cont = page.Continue;
             if (string.IsNullOrEmpty(cont))
             {
                 break;
@@ -268,7 +258,7 @@ public sealed partial class Informer<T> : IInformer<T>
 
         Replace(items, rv);
         ListCount++;
-        LogListed(_type.ToString(), items.Count, rv);
+        LogListed(_source.Resource, items.Count, rv);
         _synced.TrySetResult();
     }
 
@@ -276,34 +266,26 @@ public sealed partial class Informer<T> : IInformer<T>
     {
         var min = _options.MinWatchTimeout;
         var timeout = (int)Math.Max(1, (min + (min * Random.Shared.NextDouble())).TotalSeconds);
-        var options = new WatchOptions
-        {
-            ResourceVersion = LastSyncResourceVersion,
-            AllowBookmarks = true,
-            LabelSelector = _options.LabelSelector,
-            FieldSelector = _options.FieldSelector,
-            TimeoutSeconds = timeout,
-        };
+        var request = new WatchRequest(LastSyncResourceVersion, _options.LabelSelector, _options.FieldSelector, timeout);
         var count = 0;
-        await foreach (var e in _client.WatchAsync(_type, _ns, options, ct))
+        await foreach (var (type, obj) in _source.WatchAsync(request, ct))
         {
-            Apply(e);
+            Apply(type, obj);
             count++;
         }
 
         return count;
     }
 
-    private void Apply(WatchEvent<T> e)
+    private void Apply(WatchEventType type, T obj)
     {
-        var obj = e.Object!;
-        var key = obj.Key();
+        var key = ObjectKey.Of(obj);
         lock (_gate)
         {
-            switch (e.Type)
+            switch (type)
             {
-                case WatchEvent<T>.Added:
-                case WatchEvent<T>.Modified:
+                case WatchEventType.Added:
+                case WatchEventType.Modified:
                     if (_cache.TryGetValue(key, out var old))
                     {
                         _cache[key] = obj;
@@ -316,7 +298,7 @@ public sealed partial class Informer<T> : IInformer<T>
                     }
 
                     break;
-                case WatchEvent<T>.Deleted:
+                case WatchEventType.Deleted:
                     _cache.Remove(key);
                     Dispatch(h => h.OnDelete(obj));
                     break;
@@ -337,7 +319,7 @@ public sealed partial class Informer<T> : IInformer<T>
             var seen = new HashSet<string>(StringComparer.Ordinal);
             foreach (var obj in items)
             {
-                var key = obj.Key();
+                var key = ObjectKey.Of(obj);
                 seen.Add(key);
                 if (_cache.TryGetValue(key, out var old))
                 {
@@ -397,7 +379,7 @@ public sealed partial class Informer<T> : IInformer<T>
         }
         catch (Exception e)
         {
-            LogHandlerFailed(_type.ToString(), e);
+            LogHandlerFailed(_source.Resource, e);
         }
     }
 
@@ -433,7 +415,7 @@ public sealed partial class Informer<T> : IInformer<T>
 /// <param name="onUpdate">Called on update.</param>
 /// <param name="onDelete">Called on delete.</param>
 public sealed class InformerHandler<T>(Action<T>? onAdd = null, Action<T, T>? onUpdate = null, Action<T>? onDelete = null) : IInformerHandler<T>
-    where T : KubeObject
+    where T : IKubernetesObject<V1ObjectMeta>
 {
     /// <inheritdoc />
     public void OnAdd(T obj) => onAdd?.Invoke(obj);

@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Dgon.Domain.Nodes;
 using Dgon.Domain.Ports;
+using k8s.Models;
 
 namespace Dgon.Kubernetes.DgonNodes;
 
@@ -18,6 +19,15 @@ public static partial class DgonNodeMapping
 
     /// <summary>Label naming the node a Secret belongs to.</summary>
     public const string NodeLabel = "dgon.io/node";
+
+    /// <summary>Label <c>region</c> on each DgonNode (its <c>spec.region</c>), for <c>kubectl get dgn -l region=eu-west</c>. Written by the ingress API at registration.</summary>
+    public const string RegionLabel = "region";
+
+    /// <summary>Label <c>runtime</c> on each DgonNode (its <c>spec.runtime</c>). Written by the ingress API at registration.</summary>
+    public const string RuntimeLabel = "runtime";
+
+    /// <summary>Label <c>dgon.io/quarantined: "true"</c> while the node's Quarantined condition holds. Written by the operator.</summary>
+    public const string QuarantinedLabel = "dgon.io/quarantined";
 
     /// <summary>Key of the HMAC token in a node's Secret.</summary>
     public const string TokenKey = "token";
@@ -65,7 +75,36 @@ public static partial class DgonNodeMapping
     public static NodePhase Phase(DgonNode node)
     {
         ArgumentNullException.ThrowIfNull(node);
-        return NodePhases.TryParse(node.Status?.Phase, out var phase) ? phase : NodePhase.Pending;
+        return TryParsePhase(node.Status?.Phase, out var phase) ? phase : NodePhase.Pending;
+    }
+
+    /// <summary>
+    /// The CRD's <c>status.phase</c> value of a lifecycle phase, CamelCase as the Kubernetes API conventions ask
+    /// (<c>Pending</c>, <c>Active</c>, <c>Offline</c>, <c>Quarantined</c>); the v1 HTTP API keeps seed 000's
+    /// lowercase (<see cref="NodePhases.ToWire"/>).
+    /// </summary>
+    public static string PhaseValue(NodePhase phase) => phase switch
+    {
+        NodePhase.Pending => "Pending",
+        NodePhase.Active => "Active",
+        NodePhase.Offline => "Offline",
+        NodePhase.Quarantine => "Quarantined",
+        _ => throw new ArgumentOutOfRangeException(nameof(phase), phase, "unknown phase"),
+    };
+
+    /// <summary>Parses a <c>status.phase</c> value (<see cref="PhaseValue"/>; seed 000's lowercase too, as written by releases before the CamelCase CRD).</summary>
+    public static bool TryParsePhase(string? value, out NodePhase phase)
+    {
+        foreach (var candidate in NodePhases.All)
+        {
+            if (string.Equals(PhaseValue(candidate), value, StringComparison.Ordinal))
+            {
+                phase = candidate;
+                return true;
+            }
+        }
+
+        return NodePhases.TryParse(value, out phase);
     }
 
     /// <summary>
@@ -74,7 +113,7 @@ public static partial class DgonNodeMapping
     public static DateTimeOffset LastSeen(DgonNode node)
     {
         ArgumentNullException.ThrowIfNull(node);
-        var seen = node.Metadata.CreationTimestamp ?? DateTimeOffset.MinValue;
+        var seen = Utc(node.Metadata.CreationTimestamp) ?? DateTimeOffset.MinValue;
         if (node.Status?.LastRegistrationTime is { } registered && registered > seen)
         {
             seen = registered;
@@ -100,16 +139,15 @@ public static partial class DgonNodeMapping
     {
         ArgumentNullException.ThrowIfNull(node);
         return node.Status?.Conditions is { } list
-            ? [.. list.Select(c => new NodeCondition(c.Type, ParseState(c.Status), c.Reason, c.Message, c.LastTransitionTime, c.ObservedGeneration))]
+            ? [.. list.Select(c => new NodeCondition(c.Type, ParseState(c.Status), c.Reason ?? "", c.Message ?? "", Utc(c.LastTransitionTime) ?? DateTimeOffset.UnixEpoch, c.ObservedGeneration))]
             : [];
     }
 
-    /// <summary>The part of the status that decides heartbeat write coalescing.</summary>
-    public static RecordedNodeStatus Recorded(DgonNode node)
+    /// <summary>The heartbeat observation recorded on <paramref name="node"/>; <paramref name="lastWrite"/> is when this API process last wrote it (null: unknown).</summary>
+    public static RecordedObservation Recorded(DgonNode node, DateTimeOffset? lastWrite)
     {
         ArgumentNullException.ThrowIfNull(node);
-        NodePhase? phase = NodePhases.TryParse(node.Status?.Phase, out var p) ? p : null;
-        return new RecordedNodeStatus(phase, node.Status?.Ready, node.Status?.LastHeartbeatTime, Conditions(node));
+        return new RecordedObservation(node.Status?.LastHeartbeatTime, node.Status?.Ready, HasHeartbeat(node), lastWrite);
     }
 
     /// <summary>The node as the domain (and the PostgreSQL mirror) sees it.</summary>
@@ -117,7 +155,7 @@ public static partial class DgonNodeMapping
     public static NodeRecord ToRecord(DgonNode node)
     {
         ArgumentNullException.ThrowIfNull(node);
-        var created = node.Metadata.CreationTimestamp ?? DateTimeOffset.UnixEpoch;
+        var created = Utc(node.Metadata.CreationTimestamp) ?? DateTimeOffset.UnixEpoch;
         return new NodeRecord
         {
             Id = node.Metadata.Name ?? throw new FormatException("DgonNode has no metadata.name"),
@@ -133,7 +171,7 @@ public static partial class DgonNodeMapping
             PublicKey = node.Spec.PublicKey,
             Ready = node.Status?.Ready ?? false,
             LastHeartbeat = node.Status?.LastHeartbeatTime,
-            Metrics = new NodeMetrics(node.Status?.GpuUtil, node.Status?.MemUsedGb, node.Status?.P95Ms),
+            Metrics = new Dgon.Domain.Ports.NodeMetrics(node.Status?.GpuUtil, node.Status?.MemUsedGb, node.Status?.P95Ms),
             CreatedAt = created,
             RegisteredAt = node.Status?.LastRegistrationTime ?? created,
         };
@@ -145,11 +183,16 @@ public static partial class DgonNodeMapping
         ArgumentNullException.ThrowIfNull(registration);
         return new DgonNode
         {
-            Metadata = new ObjectMeta
+            Metadata = new V1ObjectMeta
             {
                 Name = registration.NodeId,
-                Namespace = @namespace,
-                Labels = new Dictionary<string, string>(StringComparer.Ordinal) { [ManagedByLabel] = "dgon-api" },
+                NamespaceProperty = @namespace,
+                Labels = new Dictionary<string, string>(StringComparer.Ordinal)
+                {
+                    [ManagedByLabel] = "dgon-api",
+                    [RegionLabel] = registration.Region,
+                    [RuntimeLabel] = registration.Runtime.ToWire(),
+                },
                 Annotations = registration.EnrolledWith is { } tokenId
                     ? new Dictionary<string, string>(StringComparer.Ordinal) { [EnrolledWithAnnotation] = tokenId }
                     : null,
@@ -191,7 +234,10 @@ public static partial class DgonNodeMapping
         }
 
         var patch = new JsonObject { ["spec"] = spec };
-        var metadata = new JsonObject();
+        var metadata = new JsonObject
+        {
+            ["labels"] = new JsonObject { [RegionLabel] = registration.Region, [RuntimeLabel] = registration.Runtime.ToWire() },
+        };
         if (resourceVersion is not null)
         {
             metadata["resourceVersion"] = resourceVersion;
@@ -202,11 +248,7 @@ public static partial class DgonNodeMapping
             metadata["annotations"] = new JsonObject { [EnrolledWithAnnotation] = tokenId };
         }
 
-        if (metadata.Count > 0)
-        {
-            patch["metadata"] = metadata;
-        }
-
+        patch["metadata"] = metadata;
         return patch;
     }
 
@@ -292,6 +334,11 @@ public static partial class DgonNodeMapping
 
     [GeneratedRegex("^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$", RegexOptions.CultureInvariant)]
     private static partial Regex ReasonShape();
+
+    /// <summary>A KubernetesClient timestamp (a <see cref="DateTime"/> the library parses as UTC or local) as a UTC <see cref="DateTimeOffset"/>; null stays null.</summary>
+    public static DateTimeOffset? Utc(DateTime? time) => time is not { } t
+        ? null
+        : new DateTimeOffset(t.Kind == DateTimeKind.Unspecified ? DateTime.SpecifyKind(t, DateTimeKind.Utc) : t.ToUniversalTime());
 
     private static ConditionState ParseState(string? s) => s switch
     {

@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Dgon.Domain.Auth;
 using Dgon.Kubernetes.DgonNodes;
+using k8s.Models;
 
 namespace Dgon.Kubernetes.Enrollment;
 
@@ -69,7 +70,7 @@ public static class JoinTokenSecrets
     /// A new Secret for a token the API created: the secret stored only as its SHA-256, the expiry at
     /// <paramref name="expiresAt"/> (whole seconds, rounded down).
     /// </summary>
-    public static Secret NewSecret(string @namespace, JoinTokenCredential token, DateTimeOffset expiresAt, int? maxUses, string? description, string? region)
+    public static V1Secret NewSecret(string @namespace, JoinTokenCredential token, DateTimeOffset expiresAt, int? maxUses, string? description, string? region)
     {
         ArgumentNullException.ThrowIfNull(token);
         var data = new Dictionary<string, byte[]>(StringComparer.Ordinal)
@@ -93,12 +94,12 @@ public static class JoinTokenSecrets
             data[RegionKey] = Encoding.UTF8.GetBytes(region);
         }
 
-        return new Secret
+        return new V1Secret
         {
-            Metadata = new ObjectMeta
+            Metadata = new V1ObjectMeta
             {
                 Name = SecretName(token.Id),
-                Namespace = @namespace,
+                NamespaceProperty = @namespace,
                 Labels = new Dictionary<string, string>(StringComparer.Ordinal) { [DgonNodeMapping.ManagedByLabel] = "dgon-api" },
             },
             Type = SecretType,
@@ -112,7 +113,7 @@ public static class JoinTokenSecrets
     /// malformed (expiration, usage-limit, the uses annotation). An unparseable <c>dgon.io/revoked-at</c> counts as
     /// revoked at the Secret's creation.
     /// </summary>
-    public static bool TryRead(Secret secret, [NotNullWhen(true)] out JoinTokenRecord? record, [NotNullWhen(false)] out string? error)
+    public static bool TryRead(V1Secret secret, [NotNullWhen(true)] out JoinTokenRecord? record, [NotNullWhen(false)] out string? error)
     {
         ArgumentNullException.ThrowIfNull(secret);
         record = null;
@@ -155,16 +156,16 @@ public static class JoinTokenSecrets
         }
 
         var uses = 0;
-        if (secret.Metadata.Annotations?.GetValueOrDefault(UsesAnnotation) is { } usesText
+        if (secret.Metadata.Annotations?.ValueOrDefault(UsesAnnotation) is { } usesText
             && (!int.TryParse(usesText, NumberStyles.None, CultureInfo.InvariantCulture, out uses) || uses < 0))
         {
             error = $"annotation {UsesAnnotation} must be a non-negative integer";
             return false;
         }
 
-        var created = secret.Metadata.CreationTimestamp ?? DateTimeOffset.UnixEpoch;
+        var created = DgonNodeMapping.Utc(secret.Metadata.CreationTimestamp) ?? DateTimeOffset.UnixEpoch;
         DateTimeOffset? revoked = null;
-        if (secret.Metadata.Annotations?.GetValueOrDefault(RevokedAtAnnotation) is { } revokedText)
+        if (secret.Metadata.Annotations?.ValueOrDefault(RevokedAtAnnotation) is { } revokedText)
         {
             revoked = TryParseTime(revokedText, out var at) ? at : created;
         }
@@ -189,7 +190,7 @@ public static class JoinTokenSecrets
     /// <c>token-secret-sha256</c> when present (<see cref="JoinTokens.SecretMatches"/>), else against the plain
     /// <c>token-secret</c> (<see cref="CryptographicOperations.FixedTimeEquals"/>). False when neither is set.
     /// </summary>
-    public static bool SecretMatches(Secret secret, string presented)
+    public static bool SecretMatches(V1Secret secret, string presented)
     {
         ArgumentNullException.ThrowIfNull(secret);
         ArgumentNullException.ThrowIfNull(presented);
@@ -198,7 +199,7 @@ public static class JoinTokenSecrets
             return JoinTokens.SecretMatches(presented, hash.Trim());
         }
 
-        if (secret.Data?.GetValueOrDefault(TokenSecretKey) is { } plain)
+        if (secret.Data?.ValueOrDefault(TokenSecretKey) is { } plain)
         {
             // Compare hashes so that the time taken does not depend on where the strings differ or on their lengths.
             return CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(presented)), SHA256.HashData(plain));
@@ -212,7 +213,7 @@ public static class JoinTokenSecrets
     /// <c>Revoked</c> (revoked more than <see cref="RevokedRetention"/> ago), or null to keep it (also when it is
     /// malformed: an admin's Secret is never deleted on a guess).
     /// </summary>
-    public static string? CleanupReason(Secret secret, DateTimeOffset now)
+    public static string? CleanupReason(V1Secret secret, DateTimeOffset now)
     {
         if (!TryRead(secret, out var record, out _))
         {
@@ -228,7 +229,7 @@ public static class JoinTokenSecrets
     }
 
     /// <summary>The instant time alone makes <see cref="CleanupReason"/> non-null, or null when never (or malformed).</summary>
-    public static DateTimeOffset? CleanupDeadline(Secret secret)
+    public static DateTimeOffset? CleanupDeadline(V1Secret secret)
     {
         if (!TryRead(secret, out var record, out _))
         {
@@ -252,6 +253,6 @@ public static class JoinTokenSecrets
     }
 
     /// <summary>A data value as UTF-8 text, or null when absent or empty.</summary>
-    private static string? Text(Secret secret, string key) =>
-        secret.Data?.GetValueOrDefault(key) is { Length: > 0 } bytes ? Encoding.UTF8.GetString(bytes) : null;
+    private static string? Text(V1Secret secret, string key) =>
+        secret.Data?.ValueOrDefault(key) is { Length: > 0 } bytes ? Encoding.UTF8.GetString(bytes) : null;
 }

@@ -1,6 +1,8 @@
 using System.Globalization;
 using Dgon.Domain.Auth;
 using Dgon.Domain.Ports;
+using k8s;
+using k8s.Models;
 using Microsoft.Extensions.Logging;
 
 namespace Dgon.Kubernetes.Enrollment;
@@ -23,13 +25,13 @@ public sealed partial class KubernetesJoinTokenStore : IJoinTokenStore
     private static readonly TimeSpan InitialBackoff = TimeSpan.FromMilliseconds(5);
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromMilliseconds(500);
 
-    private readonly IKubeClient _client;
+    private readonly IKubernetes _client;
     private readonly string _namespace;
     private readonly TimeProvider _clock;
     private readonly ILogger<KubernetesJoinTokenStore> _logger;
 
     /// <summary>Creates the store for the Secrets of <paramref name="ns"/>.</summary>
-    public KubernetesJoinTokenStore(IKubeClient client, KubeNamespace ns, TimeProvider clock, ILogger<KubernetesJoinTokenStore> logger)
+    public KubernetesJoinTokenStore(IKubernetes client, KubeNamespace ns, TimeProvider clock, ILogger<KubernetesJoinTokenStore> logger)
     {
         ArgumentNullException.ThrowIfNull(ns);
         _client = client ?? throw new ArgumentNullException(nameof(client));
@@ -44,7 +46,7 @@ public sealed partial class KubernetesJoinTokenStore : IJoinTokenStore
     /// A generated id that is taken already (about one in 2·10⁹ per existing token) is replaced by a fresh token.
     /// </remarks>
     /// <exception cref="ArgumentOutOfRangeException">The TTL is not positive or the use limit is below 1.</exception>
-    /// <exception cref="KubeApiException">The API server refused the create.</exception>
+    /// <exception cref="k8s.Autorest.HttpOperationException">The API server refused the create.</exception>
     public async Task<(JoinTokenRecord Record, JoinTokenCredential Token)> CreateAsync(JoinTokenSpec spec, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(spec);
@@ -65,16 +67,16 @@ public sealed partial class KubernetesJoinTokenStore : IJoinTokenStore
             var secret = JoinTokenSecrets.NewSecret(_namespace, token, expires, spec.MaxUses, spec.Description, spec.Region);
             try
             {
-                var created = await _client.CreateAsync(KubeResources.Secrets, secret, cancellationToken);
+                var created = await _client.CoreV1.CreateNamespacedSecretAsync(secret, _namespace, cancellationToken: cancellationToken);
                 if (!JoinTokenSecrets.TryRead(created, out var record, out var error))
                 {
-                    throw new KubeApiException($"join token {token.Id}: the stored Secret cannot be read back: {error}");
+                    throw new InvalidOperationException($"join token {token.Id}: the stored Secret cannot be read back: {error}");
                 }
 
                 LogCreated(token.Id, JoinTokenSecrets.FormatTime(record.ExpiresAt));
                 return (record, token);
             }
-            catch (KubeAlreadyExistsException) when (attempt < MaxCreateAttempts)
+            catch (Exception e) when (e.IsAlreadyExists() && attempt < MaxCreateAttempts)
             {
                 // The id is taken: draw another token.
             }
@@ -89,11 +91,8 @@ public sealed partial class KubernetesJoinTokenStore : IJoinTokenStore
         string? continueToken = null;
         do
         {
-            var page = await _client.ListAsync(
-                KubeResources.Secrets,
-                _namespace,
-                new ListOptions { FieldSelector = JoinTokenSecrets.FieldSelector, Limit = 500, Continue = continueToken },
-                cancellationToken);
+            var page = await _client.CoreV1.ListNamespacedSecretAsync(
+                _namespace, continueParameter: continueToken, fieldSelector: JoinTokenSecrets.FieldSelector, limit: 500, cancellationToken: cancellationToken);
             foreach (var secret in page.Items)
             {
                 if (JoinTokenSecrets.TryRead(secret, out var record, out var error))
@@ -106,7 +105,7 @@ public sealed partial class KubernetesJoinTokenStore : IJoinTokenStore
                 }
             }
 
-            continueToken = page.Metadata.Continue;
+            continueToken = page.Metadata?.ContinueProperty;
         }
         while (!string.IsNullOrEmpty(continueToken));
 
@@ -127,7 +126,7 @@ public sealed partial class KubernetesJoinTokenStore : IJoinTokenStore
 
         for (var attempt = 1; ; attempt++)
         {
-            var secret = await _client.TryGetAsync(KubeResources.Secrets, _namespace, JoinTokenSecrets.SecretName(id), cancellationToken);
+            var secret = await TryReadAsync(JoinTokenSecrets.SecretName(id), cancellationToken);
             if (secret is null || secret.Type != JoinTokenSecrets.SecretType)
             {
                 return false;
@@ -142,15 +141,15 @@ public sealed partial class KubernetesJoinTokenStore : IJoinTokenStore
             annotations[JoinTokenSecrets.RevokedAtAnnotation] = JoinTokenSecrets.FormatTime(_clock.GetUtcNow());
             try
             {
-                await _client.ReplaceAsync(KubeResources.Secrets, secret, cancellationToken);
+                await _client.CoreV1.ReplaceNamespacedSecretAsync(secret, secret.Metadata.Name, _namespace, cancellationToken: cancellationToken);
                 LogRevoked(id);
                 return true;
             }
-            catch (KubeConflictException) when (attempt < MaxAttempts)
+            catch (Exception e) when (e.IsConflict() && attempt < MaxAttempts)
             {
                 await BackoffAsync(attempt, cancellationToken);
             }
-            catch (KubeNotFoundException)
+            catch (Exception e) when (e.IsNotFound())
             {
                 return false;
             }
@@ -165,7 +164,7 @@ public sealed partial class KubernetesJoinTokenStore : IJoinTokenStore
     /// resourceVersion as precondition; on 409 everything is checked again on the re-read Secret (up to
     /// <see cref="MaxAttempts"/> times, with jittered exponential backoff).
     /// </remarks>
-    /// <exception cref="KubeConflictException">Every attempt lost a race (extreme contention on one token).</exception>
+    /// <exception cref="k8s.Autorest.HttpOperationException">409: every attempt lost a race (extreme contention on one token).</exception>
     public async Task<JoinTokenCheck> TryConsumeAsync(JoinTokenCredential token, string region, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(token);
@@ -177,7 +176,7 @@ public sealed partial class KubernetesJoinTokenStore : IJoinTokenStore
 
         for (var attempt = 1; ; attempt++)
         {
-            var secret = await _client.TryGetAsync(KubeResources.Secrets, _namespace, JoinTokenSecrets.SecretName(token.Id), cancellationToken);
+            var secret = await TryReadAsync(JoinTokenSecrets.SecretName(token.Id), cancellationToken);
             if (secret is null || secret.Type != JoinTokenSecrets.SecretType || !JoinTokenSecrets.SecretMatches(secret, token.Secret))
             {
                 return JoinTokenCheck.Unknown;
@@ -200,18 +199,30 @@ public sealed partial class KubernetesJoinTokenStore : IJoinTokenStore
             try
             {
                 // PUT with the resourceVersion just read: 409 if anyone changed the Secret since (another use, a revoke).
-                await _client.ReplaceAsync(KubeResources.Secrets, secret, cancellationToken);
+                await _client.CoreV1.ReplaceNamespacedSecretAsync(secret, secret.Metadata.Name, _namespace, cancellationToken: cancellationToken);
                 LogConsumed(token.Id, record.Uses + 1, record.MaxUses?.ToString(CultureInfo.InvariantCulture) ?? "unlimited");
                 return JoinTokenCheck.Ok;
             }
-            catch (KubeConflictException) when (attempt < MaxAttempts)
+            catch (Exception e) when (e.IsConflict() && attempt < MaxAttempts)
             {
                 await BackoffAsync(attempt, cancellationToken);
             }
-            catch (KubeNotFoundException)
+            catch (Exception e) when (e.IsNotFound())
             {
                 return JoinTokenCheck.Unknown; // deleted meanwhile (the operator's cleaner)
             }
+        }
+    }
+
+    private async Task<V1Secret?> TryReadAsync(string name, CancellationToken ct)
+    {
+        try
+        {
+            return await _client.CoreV1.ReadNamespacedSecretAsync(name, _namespace, cancellationToken: ct);
+        }
+        catch (Exception e) when (e.IsNotFound())
+        {
+            return null;
         }
     }
 

@@ -26,8 +26,9 @@ public sealed record OperatorOptions
     public string? Namespace { get; init; }
 
     /// <summary>
-    /// Lifecycle: <c>DGON_HEARTBEAT_GRACE_SECONDS</c> (default 30) plus, as record lag, the API's status refresh
-    /// interval <c>DGON_STATUS_REFRESH_SECONDS</c> (default 30) — the API and the operator must be given the same values.
+    /// Lifecycle: <c>DGON_HEARTBEAT_GRACE_SECONDS</c> (default 30), measured on the recorded
+    /// <c>status.lastHeartbeatTime</c>, which the API keeps within its status refresh interval of the real last
+    /// heartbeat (the API checks its refresh interval is at most half this grace period).
     /// </summary>
     public required NodeLifecycleOptions Lifecycle { get; init; }
 
@@ -84,7 +85,6 @@ public sealed record OperatorOptions
         }
 
         var grace = Settings.Seconds("DGON_HEARTBEAT_GRACE_SECONDS", configuration["DGON_HEARTBEAT_GRACE_SECONDS"], NodeLifecycleOptions.DefaultGracePeriod);
-        var refresh = Settings.Seconds("DGON_STATUS_REFRESH_SECONDS", configuration["DGON_STATUS_REFRESH_SECONDS"], StatusWriteCoalescing.DefaultRefreshInterval);
         var lease = Settings.Seconds("DGON_LEADER_LEASE_SECONDS", configuration["DGON_LEADER_LEASE_SECONDS"], TimeSpan.FromSeconds(10));
         var renew = Settings.Seconds("DGON_LEADER_RENEW_SECONDS", configuration["DGON_LEADER_RENEW_SECONDS"], TimeSpan.FromSeconds(7));
         var retry = Settings.Seconds("DGON_LEADER_RETRY_SECONDS", configuration["DGON_LEADER_RETRY_SECONDS"], TimeSpan.FromSeconds(2));
@@ -105,7 +105,7 @@ public sealed record OperatorOptions
             ConnectionString = DatabaseUrl.ToConnectionString(databaseUrl),
             Kubeconfig = Settings.Optional(configuration["KUBECONFIG"]),
             Namespace = Settings.Optional(configuration["DGON_NAMESPACE"]),
-            Lifecycle = new NodeLifecycleOptions { GracePeriod = grace, RecordLag = refresh },
+            Lifecycle = new NodeLifecycleOptions { GracePeriod = grace },
             LeaseName = Settings.Optional(configuration["DGON_LEASE_NAME"]) ?? DefaultLeaseName,
             Identity = identity,
             LeaseDuration = lease,

@@ -6,6 +6,7 @@ using Dgon.Kubernetes.Controllers;
 using Dgon.Kubernetes.DgonNodes;
 using Dgon.Operator.Configuration;
 using Dgon.Operator.Observability;
+using k8s;
 
 namespace Dgon.Operator.Reconciliation;
 
@@ -30,7 +31,7 @@ namespace Dgon.Operator.Reconciliation;
 /// </list>
 /// </summary>
 public sealed partial class DgonNodeReconciler(
-    IKubeClient client,
+    IKubernetes client,
     IInformer<DgonNode> informer,
     IEventRecorder events,
     IServiceScopeFactory scopes,
@@ -84,26 +85,16 @@ public sealed partial class DgonNodeReconciler(
             return ReconcileResult.Done;
         }
 
-        var from = DgonNodeMapping.Phase(node);
+        var recordedPhase = DgonNodeMapping.TryParsePhase(node.Status?.Phase, out var p) ? p : (NodePhase?)null;
+        var from = recordedPhase ?? NodePhase.Pending;
         var lastSeen = DgonNodeMapping.LastSeen(node);
-        var transition = Decide(node, from, lastSeen);
+        var transition = Decide(node, from, lastSeen, now);
         var phase = transition.Phase;
-        var reason = transition.Changed ? transition.Reason : "Unchanged";
-        var annotatedReason = node.Metadata.Annotations?.GetValueOrDefault(QuarantineReasonAnnotation);
+        var reason = transition.Changed ? transition.Reason : recordedPhase is null ? "Registered" : "Unchanged";
+        var annotatedReason = node.Metadata.Annotations?.ValueOrDefault(QuarantineReasonAnnotation);
         if (phase == NodePhase.Quarantine && transition.Changed && annotatedReason is { } why && DgonNodeMapping.IsConditionReason(why))
         {
             reason = why;
-        }
-
-        if (phase != NodePhase.Quarantine && from == NodePhase.Quarantine && annotatedReason is not null)
-        {
-            // The quarantine was cleared: its reason no longer applies (and must not label a later, manual one).
-            node = await client.PatchAsync(
-                KubeResources.DgonNodes,
-                node.Metadata.Namespace,
-                node.Metadata.Name!,
-                new JsonObject { ["metadata"] = new JsonObject { ["resourceVersion"] = node.Metadata.ResourceVersion, ["annotations"] = new JsonObject { [QuarantineReasonAnnotation] = null } } },
-                ct);
         }
 
         var heartbeatDeadline = node.Status?.LastHeartbeatTime is { } hb && DgonNodeMapping.HasHeartbeat(node) ? hb + lifecycle.Timeout : (DateTimeOffset?)null;
@@ -114,17 +105,40 @@ public sealed partial class DgonNodeReconciler(
             new NodeConditionInputs(phase, reason, ready, DgonNodeMapping.HasHeartbeat(node), overdue, lifecycle.Timeout, node.Metadata.Generation),
             now);
 
+        // Metadata the operator owns: the quarantine-reason annotation ends with the quarantine, and the
+        // dgon.io/quarantined label mirrors the Quarantined condition (for kubectl get dgn -l dgon.io/quarantined).
+        var quarantined = conditions.Any(c => c is { Type: NodeConditions.Quarantined, Status: ConditionState.True });
+        var labelled = node.Metadata.Labels?.ValueOrDefault(DgonNodeMapping.QuarantinedLabel) == "true";
+        var clearReason = phase != NodePhase.Quarantine && from == NodePhase.Quarantine && annotatedReason is not null;
+        if (quarantined != labelled || clearReason)
+        {
+            var metadata = new JsonObject { ["resourceVersion"] = node.Metadata.ResourceVersion };
+            if (quarantined != labelled)
+            {
+                metadata["labels"] = new JsonObject { [DgonNodeMapping.QuarantinedLabel] = quarantined ? "true" : null };
+            }
+
+            if (clearReason)
+            {
+                // The quarantine was cleared: its reason no longer applies (and must not label a later, manual one).
+                metadata["annotations"] = new JsonObject { [QuarantineReasonAnnotation] = null };
+            }
+
+            node = await client.PatchDgonNodeAsync(node.Metadata.NamespaceProperty, node.Metadata.Name!, new JsonObject { ["metadata"] = metadata }, ct);
+        }
+
         var stored = node.Status;
-        var needsWrite = stored?.Phase != phase.ToWire()
-            || (stored.Ready ?? false) != ready
+        var needsWrite = stored?.Phase != DgonNodeMapping.PhaseValue(phase)
             || stored.ObservedGeneration != node.Metadata.Generation
             || stored.AuthFailures is not null
+            || stored.Reputation is null
             || !NodeConditions.Equivalent(DgonNodeMapping.Conditions(node), conditions);
         if (needsWrite)
         {
+            // Only the operator's fields (phase, conditions, observedGeneration, reputation); the resourceVersion
+            // guards against deciding on a stale object. A 409 propagates: the controller retries on the newer object.
             var (patch, status) = DgonNodeMapping.StatusPatch(node.Metadata.ResourceVersion);
-            status["phase"] = phase.ToWire();
-            status["ready"] = ready;
+            status["phase"] = DgonNodeMapping.PhaseValue(phase);
             status["observedGeneration"] = node.Metadata.Generation;
             status["conditions"] = DgonNodeMapping.ConditionsJson(conditions);
             if (stored?.Reputation is null)
@@ -137,16 +151,17 @@ public sealed partial class DgonNodeReconciler(
                 status["authFailures"] = null; // acted upon (spec.quarantine is set)
             }
 
-            // KubeConflictException propagates: the controller retries with backoff, by then on the newer object.
-            node = await client.PatchStatusAsync(KubeResources.DgonNodes, node.Metadata.Namespace, node.Metadata.Name!, patch, ct);
+            node = await client.PatchDgonNodeStatusAsync(node.Metadata.NamespaceProperty, node.Metadata.Name!, patch, ct);
             metrics.StatusWritten();
         }
 
-        if (phase != from)
+        if (phase != recordedPhase)
         {
-            LogTransition(node.Metadata.Name!, from.ToWire(), phase.ToWire(), reason);
+            // Every phase change, the first one included, is an Event (aggregated into series by the recorder).
+            var fromText = recordedPhase is { } rp ? DgonNodeMapping.PhaseValue(rp) : "(none)";
+            LogTransition(node.Metadata.Name!, fromText, DgonNodeMapping.PhaseValue(phase), reason);
             var type = phase is NodePhase.Offline or NodePhase.Quarantine ? "Warning" : "Normal";
-            await events.RecordAsync(node, type, reason, "PhaseTransition", $"Phase {from.ToWire()} -> {phase.ToWire()}: {Describe(reason)}", ct);
+            await events.RecordAsync(node, type, reason, "PhaseTransition", $"Phase {fromText} -> {DgonNodeMapping.PhaseValue(phase)}: {Describe(reason)}", ct);
         }
 
         await using (var scope = scopes.CreateAsyncScope())
@@ -170,33 +185,52 @@ public sealed partial class DgonNodeReconciler(
         return next is { } deadline ? ReconcileResult.RequeueAt(Max(deadline - now + DeadlineSlack, DeadlineSlack)) : ReconcileResult.Done;
     }
 
-    private NodeTransition Decide(DgonNode node, NodePhase from, DateTimeOffset lastSeen)
+    // The phase from what the API observed (issue 10: the operator alone decides it). In order: quarantine intent;
+    // then, outside quarantine, a registration newer than the last heartbeat (pending) or a heartbeat within the
+    // grace period (its ready flag decides active or pending; not right after an un-quarantine, when the node must
+    // prove readiness with a new heartbeat); then time passing (offline).
+    private NodeTransition Decide(DgonNode node, NodePhase from, DateTimeOffset lastSeen, DateTimeOffset now)
     {
         var phase = from;
         var result = new NodeTransition(from, false, "Unchanged");
+        void Apply(NodeEvent e)
+        {
+            var t = lifecycle.Apply(new NodeLifecycleState(phase, lastSeen), e);
+            if (t.Changed)
+            {
+                phase = t.Phase;
+                result = t;
+            }
+        }
+
         if (node.Spec.Quarantine || from == NodePhase.Quarantine)
         {
-            NodeEvent intent = node.Spec.Quarantine ? new NodeEvent.QuarantineSet() : new NodeEvent.QuarantineCleared();
-            result = lifecycle.Apply(new NodeLifecycleState(phase, lastSeen), intent);
-            phase = result.Phase;
+            Apply(node.Spec.Quarantine ? new NodeEvent.QuarantineSet() : new NodeEvent.QuarantineCleared());
         }
 
-        var timed = lifecycle.Apply(new NodeLifecycleState(phase, lastSeen), new NodeEvent.TimePassed());
-        if (timed.Changed)
+        var justCleared = result.Reason == "QuarantineCleared";
+        if (phase != NodePhase.Quarantine)
         {
-            result = timed;
+            if (!DgonNodeMapping.HasHeartbeat(node))
+            {
+                if (node.Status?.LastHeartbeatTime is not null)
+                {
+                    Apply(new NodeEvent.Registered());
+                }
+            }
+            else if (!justCleared && node.Status?.LastHeartbeatTime is { } hb && now <= hb + lifecycle.Timeout)
+            {
+                Apply(new NodeEvent.HeartbeatReceived(node.Status.Ready ?? false));
+            }
         }
 
+        Apply(new NodeEvent.TimePassed());
         return result.Phase == from ? new NodeTransition(from, false, "Unchanged") : result with { Changed = true };
     }
 
-    /// <summary>
-    /// When the node counts as an abandoned enrollment: its creation + <see cref="OperatorOptions.PendingNodeTtl"/>,
-    /// if it never recorded a heartbeat and is not quarantined (an admin's hold is never undone by a timer); else null.
-    /// </summary>
     private DateTimeOffset? AbandonDeadline(DgonNode node) =>
         node.Status?.LastHeartbeatTime is null && !node.Spec.Quarantine && DgonNodeMapping.Phase(node) != NodePhase.Quarantine
-            && node.Metadata.CreationTimestamp is { } created
+            && DgonNodeMapping.Utc(node.Metadata.CreationTimestamp) is { } created
             ? created + options.PendingNodeTtl
             : null;
 
@@ -207,23 +241,14 @@ public sealed partial class DgonNodeReconciler(
         {
             // Only this very version: a heartbeat recorded meanwhile changes the resourceVersion, and the delete fails
             // with 409 (the reconcile is retried and then sees the heartbeat).
-            await client.DeleteAsync(
-                KubeResources.DgonNodes,
-                node.Metadata.Namespace,
-                name,
-                new DeleteOptions
-                {
-                    PropagationPolicy = "Background",
-                    Preconditions = new Preconditions { Uid = node.Metadata.Uid, ResourceVersion = node.Metadata.ResourceVersion },
-                },
-                ct);
+            await client.DeleteDgonNodeAsync(node.Metadata.NamespaceProperty, name, node.Metadata.Uid, node.Metadata.ResourceVersion, ct);
         }
-        catch (KubeNotFoundException)
+        catch (Exception e) when (e.IsNotFound())
         {
             return;
         }
 
-        var created = node.Metadata.CreationTimestamp is { } c ? DgonNodeMapping.Time(c) : "?";
+        var created = DgonNodeMapping.Utc(node.Metadata.CreationTimestamp) is { } c ? DgonNodeMapping.Time(c) : "?";
         var ttl = options.PendingNodeTtl.TotalSeconds;
         LogAbandonedDeleted(name, created, ttl);
         await events.RecordAsync(
@@ -246,7 +271,7 @@ public sealed partial class DgonNodeReconciler(
             },
             ["spec"] = new JsonObject { ["quarantine"] = true },
         };
-        var updated = await client.PatchAsync(KubeResources.DgonNodes, node.Metadata.Namespace, node.Metadata.Name!, patch, ct);
+        var updated = await client.PatchDgonNodeAsync(node.Metadata.NamespaceProperty, node.Metadata.Name!, patch, ct);
         var note = $"{failures.Count} replayed signed requests between {DgonNodeMapping.Time(failures.FirstFailureTime)} and "
             + $"{DgonNodeMapping.Time(failures.LastFailureTime)} (last: {failures.LastReason}): the node's token may have leaked; "
             + "set spec.quarantine=true. Reset the node's identity, then clear spec.quarantine to let it rejoin.";

@@ -2,6 +2,8 @@ using Dgon.Kubernetes;
 using Dgon.Kubernetes.Controllers;
 using Dgon.Kubernetes.Enrollment;
 using Dgon.Operator.Configuration;
+using k8s;
+using k8s.Models;
 
 namespace Dgon.Operator.Reconciliation;
 
@@ -16,7 +18,7 @@ namespace Dgon.Operator.Reconciliation;
 /// <c>JoinTokenRevoked</c>). Needs <c>list</c> and <c>delete</c> on Secrets.
 /// </summary>
 public sealed partial class JoinTokenCleaner(
-    IKubeClient client,
+    IKubernetes client,
     KubeNamespace ns,
     OperatorOptions options,
     TimeProvider clock,
@@ -49,7 +51,7 @@ public sealed partial class JoinTokenCleaner(
 
     /// <summary>One round: lists the join-token Secrets and deletes the expired and long-revoked ones.</summary>
     /// <returns>Names of the Secrets deleted.</returns>
-    /// <exception cref="KubeApiException">The LIST failed.</exception>
+    /// <exception cref="k8s.Autorest.HttpOperationException">The LIST failed.</exception>
     public async Task<IReadOnlyList<string>> CleanOnceAsync(IEventRecorder events, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(events);
@@ -58,11 +60,8 @@ public sealed partial class JoinTokenCleaner(
         string? continueToken = null;
         do
         {
-            var page = await client.ListAsync(
-                KubeResources.Secrets,
-                ns.Name,
-                new ListOptions { FieldSelector = JoinTokenSecrets.FieldSelector, Limit = 500, Continue = continueToken },
-                ct);
+            var page = await client.CoreV1.ListNamespacedSecretAsync(
+                ns.Name, continueParameter: continueToken, fieldSelector: JoinTokenSecrets.FieldSelector, limit: 500, cancellationToken: ct);
             foreach (var secret in page.Items)
             {
                 if (JoinTokenSecrets.CleanupReason(secret, now) is { } why && await DeleteAsync(secret, why, events, ct))
@@ -71,33 +70,32 @@ public sealed partial class JoinTokenCleaner(
                 }
             }
 
-            continueToken = page.Metadata.Continue;
+            continueToken = page.Metadata?.ContinueProperty;
         }
         while (!string.IsNullOrEmpty(continueToken));
 
         return deleted;
     }
 
-    private async Task<bool> DeleteAsync(Secret secret, string why, IEventRecorder events, CancellationToken ct)
+    private async Task<bool> DeleteAsync(V1Secret secret, string why, IEventRecorder events, CancellationToken ct)
     {
         var name = secret.Metadata.Name!;
         try
         {
-            await client.DeleteAsync(
-                KubeResources.Secrets,
-                ns.Name,
+            await client.CoreV1.DeleteNamespacedSecretAsync(
                 name,
-                new DeleteOptions { Preconditions = new Preconditions { Uid = secret.Metadata.Uid, ResourceVersion = secret.Metadata.ResourceVersion } },
-                ct);
+                ns.Name,
+                new V1DeleteOptions { Preconditions = new V1Preconditions { Uid = secret.Metadata.Uid, ResourceVersion = secret.Metadata.ResourceVersion } },
+                cancellationToken: ct);
         }
-        catch (Exception e) when (e is KubeNotFoundException or KubeConflictException)
+        catch (Exception e) when (e.IsNotFound() || e.IsConflict())
         {
             return false; // gone already, or changed since the list: the next round decides again
         }
 
         var detail = why == "Expired"
             ? $"expired at {Text(secret, JoinTokenSecrets.ExpirationKey)}"
-            : $"revoked at {secret.Metadata.Annotations?.GetValueOrDefault(JoinTokenSecrets.RevokedAtAnnotation)}, more than {JoinTokenSecrets.RevokedRetention.TotalHours:0} h ago";
+            : $"revoked at {secret.Metadata.Annotations?.ValueOrDefault(JoinTokenSecrets.RevokedAtAnnotation)}, more than {JoinTokenSecrets.RevokedRetention.TotalHours:0} h ago";
         LogDeleted(name, detail);
         secret.ApiVersion ??= "v1";
         secret.Kind ??= "Secret";
@@ -105,8 +103,8 @@ public sealed partial class JoinTokenCleaner(
         return true;
     }
 
-    private static string Text(Secret secret, string key) =>
-        secret.Data?.GetValueOrDefault(key) is { } bytes ? System.Text.Encoding.UTF8.GetString(bytes) : "?";
+    private static string Text(V1Secret secret, string key) =>
+        secret.Data?.ValueOrDefault(key) is { } bytes ? System.Text.Encoding.UTF8.GetString(bytes) : "?";
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Join-token Secret {Name} {Detail}: deleted")]
     private partial void LogDeleted(string name, string detail);

@@ -3,6 +3,7 @@ using Dgon.Kubernetes;
 using Dgon.Kubernetes.Controllers;
 using Dgon.Operator.Configuration;
 using Dgon.Persistence;
+using k8s;
 
 namespace Dgon.Operator.Reconciliation;
 
@@ -15,7 +16,7 @@ namespace Dgon.Operator.Reconciliation;
 /// </summary>
 public sealed partial class OperatorHost(
     IServiceProvider services,
-    IKubeClient client,
+    IKubernetes client,
     OperatorState state,
     OperatorOptions options,
     KubeNamespace ns,
@@ -29,7 +30,7 @@ public sealed partial class OperatorHost(
         await services.GetRequiredService<SqlMigrator>().MigrateWithRetryAsync(TimeSpan.FromSeconds(60), stoppingToken);
         state.Migrated = true;
 
-        var elector = new LeaderElector(
+        var elector = new LeaderElection(
             client,
             new LeaderElectionOptions
             {
@@ -40,7 +41,7 @@ public sealed partial class OperatorHost(
                 RenewDeadline = options.RenewDeadline,
                 RetryPeriod = options.RetryPeriod,
             },
-            loggers.CreateLogger<LeaderElector>());
+            loggers.CreateLogger<LeaderElection>());
         LogCampaigning(options.Identity, ns.Name, options.LeaseName);
         try
         {
@@ -63,7 +64,7 @@ public sealed partial class OperatorHost(
     private async Task LeadAsync(CancellationToken leading)
     {
         LogLeading(options.Identity);
-        var informer = new Informer<DgonNode>(client, KubeResources.DgonNodes, ns.Name, new InformerOptions(), loggers.CreateLogger<Informer<DgonNode>>());
+        var informer = new Informer<DgonNode>(ListerWatchers.DgonNodes(client, ns.Name), new InformerOptions(), loggers.CreateLogger<Informer<DgonNode>>());
         state.Nodes = informer;
         state.Leading = true;
         var recorder = new EventRecorder(client, "dgon.io/operator", options.Identity, loggers.CreateLogger<EventRecorder>());

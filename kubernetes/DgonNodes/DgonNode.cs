@@ -1,28 +1,43 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using k8s;
+using k8s.Models;
 
 namespace Dgon.Kubernetes;
 
 /// <summary>
 /// The <c>DgonNode</c> custom resource (<c>dgon.io/v1alpha1</c>, plural <c>dgonnodes</c>, namespaced), exactly the
-/// shape of <c>crds/dgonnodes.dgon.io.yaml</c>: <see cref="Spec"/> is what the node declared plus operator intent,
-/// <see cref="Status"/> is written only through the status subresource. Typed model for DGON's own small client
-/// (a stand-in for a KubernetesClient-generated CRD class, which cannot be restored here).
+/// shape of <c>crds/dgonnodes.dgon.io.yaml</c>, as a KubernetesClient entity (<see cref="KubernetesEntityAttribute"/>,
+/// serialized by <c>KubernetesJson</c>). <see cref="Spec"/> is what the node declared plus admin intent;
+/// <see cref="Status"/> is written only through the status subresource. Each field's writer is named on it (and in
+/// the CRD's descriptions): the ingress API writes what it observes, the operator what it decides.
 /// </summary>
-public sealed class DgonNode : KubeObject
+[KubernetesEntity(Group = "dgon.io", ApiVersion = "v1alpha1", Kind = KindValue, PluralName = Plural)]
+public sealed class DgonNode : IKubernetesObject<V1ObjectMeta>, ISpec<DgonNodeSpec>, IStatus<DgonNodeStatus?>
 {
+    /// <summary>The API group <c>dgon.io</c>.</summary>
+    public const string Group = "dgon.io";
+
+    /// <summary>The served version <c>v1alpha1</c>.</summary>
+    public const string Version = "v1alpha1";
+
+    /// <summary>The resource (plural) name <c>dgonnodes</c>.</summary>
+    public const string Plural = "dgonnodes";
+
     /// <summary>The API version constant <c>dgon.io/v1alpha1</c>.</summary>
     public const string ApiVersionValue = "dgon.io/v1alpha1";
 
     /// <summary>The kind constant <c>DgonNode</c>.</summary>
     public const string KindValue = "DgonNode";
 
-    /// <summary>Creates an empty DgonNode with apiVersion and kind set.</summary>
-    public DgonNode()
-    {
-        ApiVersion = ApiVersionValue;
-        Kind = KindValue;
-    }
+    /// <inheritdoc />
+    public string ApiVersion { get; set; } = ApiVersionValue;
+
+    /// <inheritdoc />
+    public string Kind { get; set; } = KindValue;
+
+    /// <inheritdoc />
+    public V1ObjectMeta Metadata { get; set; } = new();
 
     /// <summary>Desired state (required by the CRD schema).</summary>
     public DgonNodeSpec Spec { get; set; } = new();
@@ -71,35 +86,35 @@ public sealed class DgonNodeSpec
 /// <summary>DgonNode status (CRD <c>.status</c>), written through the status subresource.</summary>
 public sealed class DgonNodeStatus
 {
-    /// <summary>Lifecycle phase: <c>pending</c>, <c>active</c>, <c>offline</c> or <c>quarantine</c>.</summary>
+    /// <summary>Lifecycle phase, CamelCase as the API conventions ask: <c>Pending</c>, <c>Active</c>, <c>Offline</c> or <c>Quarantined</c> (<see cref="DgonNodes.DgonNodeMapping.PhaseValue"/>). Written by the operator alone.</summary>
     public string? Phase { get; set; }
 
-    /// <summary>The ready flag of the last recorded heartbeat.</summary>
+    /// <summary>The ready flag of the last heartbeat, as the node reported it. Written by the ingress API.</summary>
     public bool? Ready { get; set; }
 
-    /// <summary>Time of the last recorded valid heartbeat (RFC 3339 seconds, UTC).</summary>
+    /// <summary>Time of the last accepted heartbeat (RFC 3339, microseconds, UTC). Written by the ingress API at most once per status refresh interval per node and always within that interval after the last heartbeat (trailing write), so it lags the real last heartbeat by at most that interval.</summary>
     public DateTimeOffset? LastHeartbeatTime { get; set; }
 
-    /// <summary>Time of the node's last registration (a fresh HMAC secret was issued then); <c>status.lastRegistrationTime</c>.</summary>
+    /// <summary>Time of the node's last registration (a fresh HMAC secret was issued then); <c>status.lastRegistrationTime</c>. Written by the ingress API.</summary>
     public DateTimeOffset? LastRegistrationTime { get; set; }
 
-    /// <summary>GPU utilisation ratio, 0-1.</summary>
+    /// <summary>GPU utilisation ratio, 0-1, as last reported. Written by the ingress API.</summary>
     public double? GpuUtil { get; set; }
 
-    /// <summary>Memory in use, gigabytes (0-1,000,000).</summary>
+    /// <summary>Memory in use, gigabytes (0-1,000,000), as last reported. Written by the ingress API.</summary>
     public double? MemUsedGb { get; set; }
 
-    /// <summary>p95 latency, milliseconds (0-86,400,000).</summary>
+    /// <summary>p95 latency, milliseconds (0-86,400,000), as last reported. Written by the ingress API.</summary>
     public double? P95Ms { get; set; }
 
-    /// <summary>Reputation score, 0-100.</summary>
+    /// <summary>Reputation score, 0-100. Written by the operator (default 100 at first reconcile).</summary>
     public double? Reputation { get; set; }
 
-    /// <summary>The metadata.generation the operator last reconciled.</summary>
+    /// <summary>The metadata.generation the operator last reconciled. Written by the operator.</summary>
     public long? ObservedGeneration { get; set; }
 
-    /// <summary>Conditions (list-map keyed by type; at most 16): Ready, Heartbeating, Quarantined.</summary>
-    public List<Condition>? Conditions { get; set; }
+    /// <summary>Conditions (list-map keyed by type; at most 16): Ready, Heartbeating, Quarantined. Written by the operator alone.</summary>
+    public List<V1Condition>? Conditions { get; set; }
 
     /// <summary>
     /// Recorded by the ingress API when evidence only the key holder can produce fails repeatedly (issue 9: valid
@@ -127,4 +142,20 @@ public sealed class DgonNodeAuthFailures
 
     /// <summary>Reason of the last failure, e.g. <c>Replayed</c>.</summary>
     public string? LastReason { get; set; }
+}
+
+/// <summary>A list of DgonNodes as the API server returns it (<c>DgonNodeList</c>).</summary>
+public sealed class DgonNodeList : IKubernetesObject<V1ListMeta>, IItems<DgonNode>
+{
+    /// <inheritdoc />
+    public string ApiVersion { get; set; } = DgonNode.ApiVersionValue;
+
+    /// <inheritdoc />
+    public string Kind { get; set; } = "DgonNodeList";
+
+    /// <inheritdoc />
+    public V1ListMeta Metadata { get; set; } = new();
+
+    /// <inheritdoc />
+    public IList<DgonNode> Items { get; set; } = [];
 }
