@@ -381,7 +381,8 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry
         status["p95Ms"] = observation.Heartbeat.Metrics.P95Ms;
         try
         {
-            _writtenNodes[nodeId] = await _client.PatchDgonNodeStatusAsync(Namespace, nodeId, patch, ct);
+            // A real API server cannot answer 409 to a patch without a precondition; a proxy or webhook may: retry.
+            _writtenNodes[nodeId] = await KubeRetry.OnConflictAsync(c => _client.PatchDgonNodeStatusAsync(Namespace, nodeId, patch, c), _clock, ct);
         }
         catch (Exception e) when (e.IsNotFound())
         {

@@ -148,53 +148,60 @@ public sealed class NodeConditionsTests
 public sealed class StatusWriteCoalescingTests
 {
     private static readonly DateTimeOffset T0 = new(2026, 11, 21, 10, 0, 0, TimeSpan.Zero);
-    private static readonly TimeSpan Refresh = TimeSpan.FromSeconds(30);
-    private static readonly IReadOnlyList<NodeCondition> Conditions =
-        NodeConditions.Compute([], new NodeConditionInputs(NodePhase.Active, "RuntimeReady", true, true, false, TimeSpan.FromSeconds(60), 1), T0);
+    private static readonly TimeSpan Refresh = TimeSpan.FromSeconds(10);
 
-    private static RecordedNodeStatus Status(NodePhase phase = NodePhase.Active, bool ready = true, DateTimeOffset? last = null, IReadOnlyList<NodeCondition>? conditions = null) =>
-        new(phase, ready, last ?? T0, conditions ?? Conditions);
+    private static RecordedObservation Written(DateTimeOffset at, bool ready = true) => new(at, ready, true, at);
 
     [Fact]
-    public void Steady_heartbeats_write_once_per_refresh_interval()
+    public void Steady_heartbeats_write_at_most_once_per_refresh_interval_and_the_held_one_is_due_at_the_trailing_edge()
     {
-        var recorded = Status(last: T0);
-        Assert.False(StatusWriteCoalescing.NeedsWrite(recorded, Status(last: T0.AddSeconds(10)), T0.AddSeconds(10), Refresh));
-        Assert.False(StatusWriteCoalescing.NeedsWrite(recorded, Status(last: T0.AddSeconds(29)), T0.AddSeconds(29.9), Refresh));
-        Assert.True(StatusWriteCoalescing.NeedsWrite(recorded, Status(last: T0.AddSeconds(30)), T0.AddSeconds(30), Refresh));
+        var recorded = Written(T0);
+        Assert.False(StatusWriteCoalescing.WriteNow(recorded, true, T0.AddSeconds(9.9), Refresh));
+        Assert.Equal(T0.AddSeconds(10), StatusWriteCoalescing.DueAt(recorded, Refresh));
+        Assert.True(StatusWriteCoalescing.WriteNow(recorded, true, T0.AddSeconds(10), Refresh));
     }
 
     [Fact]
-    public void Any_change_writes_at_once()
+    public void What_the_operator_decides_on_is_written_at_once()
     {
-        var recorded = Status();
+        var recorded = Written(T0);
         var now = T0.AddSeconds(1);
-        Assert.True(StatusWriteCoalescing.NeedsWrite(recorded, Status(phase: NodePhase.Pending), now, Refresh));
-        Assert.True(StatusWriteCoalescing.NeedsWrite(recorded, Status(ready: false), now, Refresh));
-        var changed = NodeConditions.Compute(Conditions, new NodeConditionInputs(NodePhase.Active, "RuntimeReady", true, true, false, TimeSpan.FromSeconds(60), 2), now);
-        Assert.True(StatusWriteCoalescing.NeedsWrite(recorded, Status(conditions: changed), now, Refresh));
-        Assert.True(StatusWriteCoalescing.NeedsWrite(recorded with { LastHeartbeatTime = null }, Status(), now, Refresh));
+        Assert.True(StatusWriteCoalescing.WriteNow(recorded, false, now, Refresh)); // ready changed
+        Assert.True(StatusWriteCoalescing.WriteNow(recorded with { LastHeartbeatTime = null }, true, now, Refresh)); // first heartbeat
+        Assert.True(StatusWriteCoalescing.WriteNow(recorded with { HeartbeatSinceRegistration = false }, true, now, Refresh)); // first since registration
     }
 
     [Fact]
-    public void Refresh_interval_must_be_positive() =>
-        Assert.Throws<ArgumentOutOfRangeException>(() => StatusWriteCoalescing.NeedsWrite(Status(), Status(), T0, TimeSpan.Zero));
+    public void After_a_restart_the_recorded_heartbeat_stands_in_for_the_unknown_last_write()
+    {
+        var recorded = new RecordedObservation(T0, true, true, null);
+        Assert.Equal(T0.AddSeconds(10), StatusWriteCoalescing.DueAt(recorded, Refresh));
+        Assert.False(StatusWriteCoalescing.WriteNow(recorded, true, T0.AddSeconds(5), Refresh));
+    }
+
+    [Fact]
+    public void The_refresh_interval_must_be_positive_and_at_most_half_the_grace_period()
+    {
+        StatusWriteCoalescing.Validate(TimeSpan.FromSeconds(15), TimeSpan.FromSeconds(30));
+        Assert.Throws<ArgumentOutOfRangeException>(() => StatusWriteCoalescing.Validate(TimeSpan.FromSeconds(16), TimeSpan.FromSeconds(30)));
+        Assert.Throws<ArgumentOutOfRangeException>(() => StatusWriteCoalescing.Validate(TimeSpan.Zero, TimeSpan.FromSeconds(30)));
+        Assert.Throws<ArgumentOutOfRangeException>(() => StatusWriteCoalescing.WriteNow(Written(T0), true, T0, TimeSpan.Zero));
+    }
 }
 
-public sealed class NodeLifecycleRecordLagTests
+public sealed class NodeLifecycleTimeoutTests
 {
     [Fact]
-    public void Record_lag_extends_the_offline_deadline()
+    public void The_offline_deadline_is_the_last_heartbeat_plus_the_grace_period_in_both_modes()
     {
         var t0 = new DateTimeOffset(2026, 11, 21, 10, 0, 0, TimeSpan.Zero);
         var clock = new FakeTimeProvider(t0);
-        var lifecycle = new NodeLifecycle(new NodeLifecycleOptions { GracePeriod = TimeSpan.FromSeconds(30), RecordLag = TimeSpan.FromSeconds(30) }, clock);
+        var lifecycle = new NodeLifecycle(new NodeLifecycleOptions { GracePeriod = TimeSpan.FromSeconds(30) }, clock);
         var state = new NodeLifecycleState(NodePhase.Active, t0);
-        Assert.Equal(t0.AddSeconds(60), lifecycle.OfflineDeadline(state));
-        clock.Advance(TimeSpan.FromSeconds(45));
+        Assert.Equal(t0.AddSeconds(30), lifecycle.OfflineDeadline(state));
+        clock.Advance(TimeSpan.FromSeconds(30));
         Assert.False(lifecycle.Apply(state, new NodeEvent.TimePassed()).Changed);
-        clock.Advance(TimeSpan.FromSeconds(16));
+        clock.Advance(TimeSpan.FromSeconds(1));
         Assert.Equal(NodePhase.Offline, lifecycle.Apply(state, new NodeEvent.TimePassed()).Phase);
-        Assert.Throws<ArgumentOutOfRangeException>(() => new NodeLifecycle(new NodeLifecycleOptions { RecordLag = TimeSpan.FromSeconds(-1) }, clock));
     }
 }

@@ -227,7 +227,9 @@ public sealed class KubeApiTestServer : IAsyncDisposable
     /// <summary>
     /// Writes a kubeconfig (cluster, user and context named <c>dgon-test</c>) for kubectl and our client; returns <paramref name="path"/>.
     /// Over HTTPS without <paramref name="certificateAuthorityPemPath"/> the server certificate itself is embedded as the trusted CA.
-    /// <paramref name="token"/> defaults to <see cref="KubeApiTestServerOptions.BearerToken"/>.
+    /// <paramref name="token"/> defaults to <see cref="KubeApiTestServerOptions.BearerToken"/>; with neither a token nor a client
+    /// certificate the user gets the token <c>anonymous</c>, which a server without authentication ignores (the official
+    /// client needs some credential in the kubeconfig user).
     /// </summary>
     public string WriteKubeconfig(string path, string? @namespace = null, string? token = null, string? clientCertificatePemPath = null, string? clientKeyPemPath = null, string? certificateAuthorityPemPath = null)
     {
@@ -271,8 +273,9 @@ public sealed class KubeApiTestServer : IAsyncDisposable
 
         if (userLines == 0)
         {
-            sb.Length -= Environment.NewLine.Length;
-            sb.AppendLine(" {}");
+            // A server without authentication accepts any request, but KubernetesClient refuses a kubeconfig user
+            // without credentials ("does not have appropriate auth credentials"): give it a token the server ignores.
+            sb.AppendLine("    token: \"anonymous\"");
         }
 
         sb.AppendLine("contexts:");

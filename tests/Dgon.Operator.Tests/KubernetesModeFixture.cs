@@ -2,8 +2,11 @@ using System.Globalization;
 using System.Text.Json;
 using Dgon.Domain.Contracts;
 using Dgon.Kubernetes;
+using Dgon.Kubernetes.DgonNodes;
 using Dgon.KubeTestServer;
 using Dgon.Testing;
+using k8s;
+using k8s.Models;
 
 namespace Dgon.Operator.Tests;
 
@@ -32,19 +35,19 @@ public sealed class KubernetesModeFixture : IAsyncLifetime
 
     public OperatorProcess Operator { get; private set; } = null!;
 
-    public IKubeClient Kube { get; private set; } = null!;
+    public IKubernetes Kube { get; private set; } = null!;
 
     public Kubectl Kubectl { get; private set; } = null!;
 
     public string Directory => _dir.FullName;
 
-    public static TimeSpan Timeout => TimeSpan.FromSeconds(GraceSeconds + RefreshSeconds);
+    public static TimeSpan Timeout => TimeSpan.FromSeconds(GraceSeconds);
 
     public async Task InitializeAsync()
     {
         Server = await KubeApiTestServer.StartAsync();
         Kubeconfig = Server.WriteKubeconfig(Path.Combine(Directory, "kubeconfig"), Namespace);
-        Kube = new KubeClient(KubeClientConfig.FromKubeconfig(Kubeconfig));
+        Kube = new k8s.Kubernetes(KubernetesClients.LoadConfiguration(Kubeconfig));
         Kubectl = new Kubectl(_ => Kubeconfig);
         var pg = await SharedPostgres.GetAsync();
         DatabaseUrl = await pg.CreateDatabaseAsync();
@@ -92,13 +95,25 @@ public sealed class KubernetesModeFixture : IAsyncLifetime
         return (JsonSerializer.Deserialize(text, DgonJsonContext.Default.ListNodeView) ?? []).SingleOrDefault(n => n.Id == nodeId);
     }
 
-    public Task<DgonNode?> DgonNodeAsync(string nodeId) => Kube.TryGetAsync(KubeResources.DgonNodes, Namespace, nodeId, CancellationToken.None);
+    public Task<DgonNode?> DgonNodeAsync(string nodeId) => Kube.TryGetDgonNodeAsync(Namespace, nodeId, CancellationToken.None);
 
-    public Task<IReadOnlyList<EventsV1Event>> EventsAboutAsync(string nodeId) => EventsAboutAsync("DgonNode", nodeId);
-
-    public async Task<IReadOnlyList<EventsV1Event>> EventsAboutAsync(string kind, string name)
+    public async Task<V1Secret?> SecretAsync(string name)
     {
-        var list = await Kube.ListAsync(KubeResources.Events, Namespace, null, CancellationToken.None);
+        try
+        {
+            return await Kube.CoreV1.ReadNamespacedSecretAsync(name, Namespace);
+        }
+        catch (Exception e) when (e.IsNotFound())
+        {
+            return null;
+        }
+    }
+
+    public Task<IReadOnlyList<Eventsv1Event>> EventsAboutAsync(string nodeId) => EventsAboutAsync("DgonNode", nodeId);
+
+    public async Task<IReadOnlyList<Eventsv1Event>> EventsAboutAsync(string kind, string name)
+    {
+        var list = await Kube.EventsV1.ListNamespacedEventAsync(Namespace);
         return [.. list.Items.Where(e => e.Regarding?.Name == name && e.Regarding.Kind == kind)];
     }
 

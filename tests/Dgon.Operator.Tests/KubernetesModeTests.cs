@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Net;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Dgon.Kubernetes;
 using Dgon.Testing;
 using Xunit.Abstractions;
 
@@ -101,12 +100,12 @@ public sealed class KubernetesModeTests(KubernetesModeFixture fx, ITestOutputHel
 
         var node = await fx.DgonNodeAsync(nodeId);
         Assert.NotNull(node);
-        Assert.Equal("active", node.Status?.Phase);
+        Assert.Equal("Active", node.Status?.Phase);
         Assert.Equal("eu-central", node.Spec.Region);
         Assert.Equal("ollama", node.Spec.Runtime);
         Assert.Contains(node.Status!.Conditions!, c => c is { Type: "Ready", Status: "True" });
         Assert.Contains(node.Status.Conditions!, c => c is { Type: "Heartbeating", Status: "True" });
-        var secret = await fx.Kube.GetAsync(KubeResources.Secrets, KubernetesModeFixture.Namespace, "dgonnode-" + nodeId, CancellationToken.None);
+        var secret = (await fx.SecretAsync("dgonnode-" + nodeId))!;
         Assert.Contains(secret.Metadata.OwnerReferences!, o => o.Kind == "DgonNode" && o.Uid == node.Metadata.Uid);
         Assert.StartsWith("ed25519:", node.Spec.PublicKey, StringComparison.Ordinal); // the agent enrolled its key
         Assert.Equal(node.Spec.PublicKey, secret.Metadata.Annotations?["dgon.io/public-key"]);
@@ -119,7 +118,7 @@ public sealed class KubernetesModeTests(KubernetesModeFixture fx, ITestOutputHel
         }
 
         var row = get.Stdout.Split('\n').Single(l => l.StartsWith(nodeId + " ", StringComparison.Ordinal));
-        Assert.Contains("active", row, StringComparison.Ordinal);
+        Assert.Contains("Active", row, StringComparison.Ordinal);
         Assert.Contains("eu-central", row, StringComparison.Ordinal);
 
         await agent.StopAsync();
@@ -129,7 +128,7 @@ public sealed class KubernetesModeTests(KubernetesModeFixture fx, ITestOutputHel
         Assert.True(stopped.Elapsed <= KubernetesModeFixture.Timeout + TimeSpan.FromSeconds(5), $"offline after {stopped.Elapsed.TotalSeconds:0.0} s");
 
         var offline = await fx.DgonNodeAsync(nodeId);
-        Assert.Equal("offline", offline!.Status?.Phase);
+        Assert.Equal("Offline", offline!.Status?.Phase);
         Assert.Contains(offline.Status!.Conditions!, c => c is { Type: "Heartbeating", Status: "False", Reason: "HeartbeatTimeout" });
         Assert.Equal(offline.Metadata.Generation, offline.Status.ObservedGeneration);
         await Wait(async () => (await fx.EventsAboutAsync(nodeId)).Any(e => e.Reason == "HeartbeatTimeout" && e.Type == "Warning"), "a HeartbeatTimeout Event");
@@ -154,7 +153,7 @@ public sealed class KubernetesModeTests(KubernetesModeFixture fx, ITestOutputHel
             "heartbeat refused with 401 after the delete");
         await Wait(async () => await fx.ListedNodeAsync(node.NodeId) is null, "mirror row removed");
         await Wait(
-            async () => await fx.Kube.TryGetAsync(KubeResources.Secrets, KubernetesModeFixture.Namespace, "dgonnode-" + node.NodeId, CancellationToken.None) is null,
+            async () => await fx.SecretAsync("dgonnode-" + node.NodeId) is null,
             "the owned Secret garbage-collected");
 
         // Registering again brings it back with a fresh secret.
@@ -202,7 +201,7 @@ public sealed class KubernetesModeTests(KubernetesModeFixture fx, ITestOutputHel
         Assert.Equal(HttpStatusCode.OK, hb.StatusCode);
         Assert.Equal("active", JsonNode.Parse(await hb.Content.ReadAsStringAsync())!["status"]!.GetValue<string>());
 
-        await Wait(async () => (await fx.DgonNodeAsync(node.NodeId))?.Status?.Phase == "active", "status written despite two conflicts");
+        await Wait(async () => (await fx.DgonNodeAsync(node.NodeId))?.Status?.Phase == "Active", "status written despite two conflicts");
         // At least the two injected ones (a real race with the operator may add one).
         Assert.True(fx.Server.Requests.Count(r => r.Name == node.NodeId && r.StatusCode == 409 && r.Time >= since) >= 2);
         await Wait(async () => await fx.ListedNodeAsync(node.NodeId) is { Status: "active" }, "mirror active");
@@ -232,7 +231,7 @@ public sealed class KubernetesModeTests(KubernetesModeFixture fx, ITestOutputHel
         var node = await ActiveNodeAsync("quar");
 
         (await fx.Kubectl.RunAsync("patch", "dgonnode", node.NodeId, "--type=merge", "-p", """{"spec":{"quarantine":true}}""")).EnsureSuccess("patch quarantine");
-        await Wait(async () => (await fx.DgonNodeAsync(node.NodeId))?.Status?.Phase == "quarantine", "quarantined");
+        await Wait(async () => (await fx.DgonNodeAsync(node.NodeId))?.Status?.Phase == "Quarantined", "quarantined");
         var quarantined = (await fx.DgonNodeAsync(node.NodeId))!;
         Assert.Contains(quarantined.Status!.Conditions!, c => c is { Type: "Quarantined", Status: "True", Reason: "QuarantineRequested" });
         Assert.Equal(quarantined.Metadata.Generation, quarantined.Status.ObservedGeneration);
@@ -244,7 +243,7 @@ public sealed class KubernetesModeTests(KubernetesModeFixture fx, ITestOutputHel
         await Wait(async () => await fx.ListedNodeAsync(node.NodeId) is { Status: "quarantine" }, "mirror quarantine");
 
         (await fx.Kubectl.RunAsync("patch", "dgonnode", node.NodeId, "--type=merge", "-p", """{"spec":{"quarantine":false}}""")).EnsureSuccess("clear quarantine");
-        await Wait(async () => (await fx.DgonNodeAsync(node.NodeId))?.Status?.Phase is "pending" or "offline", "out of quarantine");
+        await Wait(async () => (await fx.DgonNodeAsync(node.NodeId))?.Status?.Phase is "Pending" or "Offline", "out of quarantine");
         await WaitUntilHeartbeatAnswers(node, "active", "active again after clearing the quarantine");
     }
 

@@ -1,15 +1,19 @@
 using System.Diagnostics;
 using System.Net;
 using Dgon.Kubernetes;
+using Dgon.Kubernetes.DgonNodes;
 using Dgon.KubeTestServer;
 using Dgon.Testing;
+using k8s;
+using k8s.Models;
 using Xunit.Abstractions;
 
 namespace Dgon.Operator.Tests;
 
 /// <summary>
 /// Two operator replicas against one Kubernetes API test server (lease 4 s, renew 3 s, retry 0.5 s): exactly one
-/// leads; a killed leader is replaced within the 15 s; a gracefully stopped one hands over at once.
+/// leads; a killed leader is replaced within the 15 s; a gracefully stopped one releases the Lease (KubernetesClient's
+/// elector plus our release on shutdown) and the standby takes it at its next retry.
 /// </summary>
 [Trait("Category", "Integration")]
 public sealed class LeaderElectionTests(ITestOutputHelper output) : IAsyncLifetime
@@ -19,13 +23,13 @@ public sealed class LeaderElectionTests(ITestOutputHelper output) : IAsyncLifeti
     private KubeApiTestServer _server = null!;
     private string _kubeconfig = null!;
     private string _databaseUrl = null!;
-    private IKubeClient _kube = null!;
+    private IKubernetes _kube = null!;
 
     public async Task InitializeAsync()
     {
         _server = await KubeApiTestServer.StartAsync();
         _kubeconfig = _server.WriteKubeconfig(Path.Combine(_dir.FullName, "kubeconfig"), KubernetesModeFixture.Namespace);
-        _kube = new KubeClient(KubeClientConfig.FromKubeconfig(_kubeconfig));
+        _kube = new k8s.Kubernetes(KubernetesClients.LoadConfiguration(_kubeconfig));
         _databaseUrl = await (await SharedPostgres.GetAsync()).CreateDatabaseAsync();
     }
 
@@ -55,8 +59,19 @@ public sealed class LeaderElectionTests(ITestOutputHelper output) : IAsyncLifeti
         return op;
     }
 
-    private async Task<string?> HolderAsync() =>
-        (await _kube.TryGetAsync(KubeResources.Leases, KubernetesModeFixture.Namespace, "dgon-operator", CancellationToken.None))?.Spec?.HolderIdentity;
+    private async Task<V1Lease?> LeaseAsync()
+    {
+        try
+        {
+            return await _kube.CoordinationV1.ReadNamespacedLeaseAsync("dgon-operator", KubernetesModeFixture.Namespace);
+        }
+        catch (Exception e) when (e.IsNotFound())
+        {
+            return null;
+        }
+    }
+
+    private async Task<string?> HolderAsync() => (await LeaseAsync())?.Spec?.HolderIdentity;
 
     private static async Task<Exposition> MetricsOf(OperatorProcess op)
     {
@@ -79,8 +94,15 @@ public sealed class LeaderElectionTests(ITestOutputHelper output) : IAsyncLifeti
     public async Task Only_one_replica_leads_and_the_standby_takes_over_within_15_s_of_the_leader_dying()
     {
         var (leader, standby) = await TwoReplicasAsync();
-        await Task.Delay(TimeSpan.FromSeconds(2)); // several renewals
-        Assert.Equal(leader.Identity, await HolderAsync());
+        // Two renewals by the leader (renewTime moves on), and the standby still does not lead.
+        var renewed = (await LeaseAsync())!.Spec.RenewTime;
+        for (var i = 0; i < 2; i++)
+        {
+            var seen = renewed;
+            await Eventually.Until(async () => (renewed = (await LeaseAsync())!.Spec.RenewTime) > seen, TimeSpan.FromSeconds(30), "a renewal");
+            Assert.Equal(leader.Identity, await HolderAsync());
+        }
+
         Assert.DoesNotContain(standby.Process.Output, l => l.Contains("is the leader", StringComparison.Ordinal));
 
         leader.Process.Kill(); // no release: the standby must wait out the lease
@@ -99,7 +121,7 @@ public sealed class LeaderElectionTests(ITestOutputHelper output) : IAsyncLifeti
 
         await Eventually.Until(
             async () => (await api.Client.GetStringAsync("/v1/nodes")).Contains($"\"id\":\"{node.NodeId}\"", StringComparison.Ordinal)
-                && (await _kube.TryGetAsync(KubeResources.DgonNodes, KubernetesModeFixture.Namespace, node.NodeId, CancellationToken.None))?.Status?.ObservedGeneration is not null,
+                && (await _kube.TryGetDgonNodeAsync(KubernetesModeFixture.Namespace, node.NodeId, CancellationToken.None))?.Status?.ObservedGeneration is not null,
             TimeSpan.FromSeconds(30),
             "the new leader reconciled and mirrored the node");
     }
@@ -108,7 +130,7 @@ public sealed class LeaderElectionTests(ITestOutputHelper output) : IAsyncLifeti
     public async Task Graceful_shutdown_releases_the_lease_to_the_standby()
     {
         var (leader, standby) = await TwoReplicasAsync();
-        var before = await _kube.GetAsync(KubeResources.Leases, KubernetesModeFixture.Namespace, "dgon-operator", CancellationToken.None);
+        var before = (await LeaseAsync())!;
 
         // Only the leader exports node series (one owner per fleet); both say who leads.
         await Eventually.Until(async () => (await MetricsOf(leader)).Find("dgon_nodes").Any(), TimeSpan.FromSeconds(30), "the leader's fleet gauge");
@@ -123,7 +145,7 @@ public sealed class LeaderElectionTests(ITestOutputHelper output) : IAsyncLifeti
         Assert.NotEqual(leader.Identity, await HolderAsync());
 
         await Eventually.Until(async () => await HolderAsync() == standby.Identity, TimeSpan.FromSeconds(30), "the standby leads");
-        var after = await _kube.GetAsync(KubeResources.Leases, KubernetesModeFixture.Namespace, "dgon-operator", CancellationToken.None);
+        var after = (await LeaseAsync())!;
         Assert.True(after.Spec!.LeaseTransitions > before.Spec!.LeaseTransitions, "leaseTransitions counts the hand-over");
         await Eventually.Until(async () => (await MetricsOf(standby)).Sum("dgon_operator_leader") == 1, TimeSpan.FromSeconds(30), "the new leader's dgon_operator_leader");
     }

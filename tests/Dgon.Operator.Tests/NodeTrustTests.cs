@@ -3,7 +3,6 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json.Nodes;
-using Dgon.Kubernetes;
 using Dgon.Testing;
 using Xunit.Abstractions;
 
@@ -78,7 +77,7 @@ public sealed class NodeTrustTests(KubernetesModeFixture fx, ITestOutputHelper o
     {
         var node = await ActiveNodeAsync("stranger");
         // Let the node settle (offline after the 4 s timeout) so that no lifecycle write can happen while we watch.
-        await Wait(async () => await fx.DgonNodeAsync(node.NodeId) is { Status.Phase: "offline" } n && n.Status.ObservedGeneration == n.Metadata.Generation, "offline");
+        await Wait(async () => await fx.DgonNodeAsync(node.NodeId) is { Status.Phase: "Offline" } n && n.Status.ObservedGeneration == n.Metadata.Generation, "offline");
         await Task.Delay(TimeSpan.FromSeconds(1));
         var before = (await fx.DgonNodeAsync(node.NodeId))!;
         var since = DateTimeOffset.UtcNow;
@@ -103,7 +102,7 @@ public sealed class NodeTrustTests(KubernetesModeFixture fx, ITestOutputHelper o
         Assert.Equal(before.Metadata.ResourceVersion, after.Metadata.ResourceVersion);
         Assert.False(after.Spec.Quarantine);
         Assert.Null(after.Status!.AuthFailures);
-        Assert.Equal("offline", after.Status.Phase);
+        Assert.Equal("Offline", after.Status.Phase);
         Assert.Equal(0, WritesTo(node.NodeId, since));
         Assert.DoesNotContain(await fx.EventsAboutAsync(node.NodeId), e => e.Reason is "ReplayedRequests" or "QuarantineRequested");
 
@@ -143,7 +142,7 @@ public sealed class NodeTrustTests(KubernetesModeFixture fx, ITestOutputHelper o
             }
         }
 
-        await Wait(async () => await fx.DgonNodeAsync(node.NodeId) is { Spec.Quarantine: true, Status.Phase: "quarantine" }, "quarantined after 5 replays");
+        await Wait(async () => await fx.DgonNodeAsync(node.NodeId) is { Spec.Quarantine: true, Status.Phase: "Quarantined" }, "quarantined after 5 replays");
         var q = (await fx.DgonNodeAsync(node.NodeId))!;
         Assert.Null(q.Status!.AuthFailures); // acted upon and cleared
         Assert.Equal("ReplayedRequests", q.Metadata.Annotations?["dgon.io/quarantine-reason"]);
@@ -221,9 +220,9 @@ public sealed class NodeTrustTests(KubernetesModeFixture fx, ITestOutputHelper o
             Assert.True(await KeyedNode.ProblemSlugAsync(expired) is "join-token-expired" or "join-token-invalid"); // invalid once the cleaner was faster
         }
 
-        await Wait(async () => await fx.Kube.TryGetAsync(KubeResources.Secrets, Ns, $"dgon-join-token-{expiredId}", CancellationToken.None) is null, "the expired join-token Secret deleted");
+        await Wait(async () => await fx.SecretAsync($"dgon-join-token-{expiredId}") is null, "the expired join-token Secret deleted");
         await Wait(async () => (await fx.EventsAboutAsync("Secret", $"dgon-join-token-{expiredId}")).Any(e => e.Reason == "JoinTokenExpired"), "a JoinTokenExpired Event");
-        Assert.NotNull(await fx.Kube.TryGetAsync(KubeResources.Secrets, Ns, $"dgon-join-token-{id}", CancellationToken.None)); // used up, not expired: kept
+        Assert.NotNull(await fx.SecretAsync($"dgon-join-token-{id}")); // used up, not expired: kept
         Assert.Contains(fx.Operator.Process.Output, l => l.Contains($"dgon-join-token-{expiredId}", StringComparison.Ordinal));
     }
 
@@ -242,7 +241,7 @@ public sealed class NodeTrustTests(KubernetesModeFixture fx, ITestOutputHelper o
         var id = view["id"]!.GetValue<string>();
         Assert.StartsWith(id + ".", token, StringComparison.Ordinal);
 
-        var secret = await fx.Kube.GetAsync(KubeResources.Secrets, Ns, $"dgon-join-token-{id}", CancellationToken.None);
+        var secret = (await fx.SecretAsync($"dgon-join-token-{id}"))!;
         Assert.Equal("dgon.io/join-token", secret.Type);
         Assert.True(secret.Data!.ContainsKey("token-secret-sha256"));
         Assert.False(secret.Data.ContainsKey("token-secret"));
@@ -266,7 +265,7 @@ public sealed class NodeTrustTests(KubernetesModeFixture fx, ITestOutputHelper o
             Assert.Equal(HttpStatusCode.NoContent, revoked.StatusCode);
         }
 
-        var revokedSecret = await fx.Kube.GetAsync(KubeResources.Secrets, Ns, $"dgon-join-token-{id}", CancellationToken.None);
+        var revokedSecret = (await fx.SecretAsync($"dgon-join-token-{id}"))!;
         Assert.True(DateTimeOffset.TryParse(revokedSecret.Metadata.Annotations!["dgon.io/revoked-at"], CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out _));
         using var refused = await Node("api-token").EnrollAsync(token);
         Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
@@ -318,7 +317,7 @@ public sealed class NodeTrustTests(KubernetesModeFixture fx, ITestOutputHelper o
         await Wait(async () => (await fx.EventsAboutAsync(abandoned.NodeId)).Any(e => e.Reason == "NeverHeartbeated"), "a NeverHeartbeated Event");
         await Wait(async () => await fx.ListedNodeAsync(abandoned.NodeId) is null, "its mirror row removed");
         await Wait(
-            async () => await fx.Kube.TryGetAsync(KubeResources.Secrets, Ns, "dgonnode-" + abandoned.NodeId, CancellationToken.None) is null,
+            async () => await fx.SecretAsync("dgonnode-" + abandoned.NodeId) is null,
             "its Secret garbage-collected");
 
         Assert.NotNull(await fx.DgonNodeAsync(alive.NodeId)); // it sent a heartbeat (it is offline by now, but kept)
