@@ -22,14 +22,14 @@ public sealed partial class SeedAgentTests(ApiFixture fx) : IClassFixture<ApiFix
         await using var ollama = await StubOllama.StartAsync(11434);
         ollama.SetModels("llama3.1:8b");
         var nodeId = ApiFixture.NewNodeId("macbook");
-        await using var api = await ApiHost.StartAsync(new ApiHostOptions
+        await using var api = await InProcessApiHost.StartAsync(new ApiHostOptions
         {
             DatabaseUrl = await fx.Postgres.CreateDatabaseAsync(),
             Environment = new Dictionary<string, string?> { ["DGON_OPEN_REGISTRATION"] = "true" },
         });
         var ready = await (await api.Client.GetAsync("/readyz")).Content.ReadAsStringAsync();
         Assert.Contains("INSECURE: DGON_OPEN_REGISTRATION=true", ready, StringComparison.Ordinal);
-        Assert.Contains(api.Process.Output, l => l.Contains("SECURITY WARNING: DGON_OPEN_REGISTRATION=true", StringComparison.Ordinal));
+        Assert.Contains(api.Output, l => l.Contains("SECURITY WARNING: DGON_OPEN_REGISTRATION=true", StringComparison.Ordinal));
         await using var agent = ManagedProcess.Start("python3", ["-u", path], new Dictionary<string, string?>
         {
             ["DGON_API"] = api.BaseAddress.ToString().TrimEnd('/'),
