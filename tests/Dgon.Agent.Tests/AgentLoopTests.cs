@@ -4,6 +4,7 @@ using Dgon.Domain.Auth;
 using Dgon.Domain.Nodes;
 using Dgon.Testing;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging.Testing;
 
 namespace Dgon.Agent.Tests;
 
@@ -18,7 +19,7 @@ public sealed class AgentLoopTests : IAsyncLifetime
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
 
     private readonly TempDir _dir = new();
-    private readonly ListLogger<AgentLoop> _log = new();
+    private readonly FakeLogger<AgentLoop> _log = new();
     private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(10) };
     private readonly HttpClient _apiHttp = AgentHost.CreateApiHttpClient();
     private readonly FakeMetrics _metrics = new(new HostSample(MemUsedGb: 6.5, GpuUtil: null));
@@ -97,7 +98,14 @@ public sealed class AgentLoopTests : IAsyncLifetime
     }
 
     private Task Until(Func<bool> condition, string what) =>
-        Eventually.Until(() => Task.FromResult(condition()), Patience, what + "\n" + _log);
+        Eventually.Until(() => Task.FromResult(condition()), Patience, what + "\n" + LogText);
+
+    /// <summary>The agent's log so far as lines <c>Level: message</c>.</summary>
+    private IReadOnlyList<string> LogLines => [.. _log.Collector.GetSnapshot().Select(r => $"{r.Level}: {r.Message}")];
+
+    private string LogText => string.Join('\n', LogLines);
+
+    private int LogCount(string fragment) => LogLines.Count(l => l.Contains(fragment, StringComparison.Ordinal));
 
     private int Accepted(string path) => _api.On(path).Count(r => r.Status == 200);
 
@@ -137,14 +145,14 @@ public sealed class AgentLoopTests : IAsyncLifetime
     private void AssertNoSecretsLogged()
     {
         var secrets = _secrets.Concat(_api.IssuedTokens).ToList();
-        Assert.NotEmpty(_log.Lines);
+        Assert.NotEmpty(LogLines);
         foreach (var secret in secrets)
         {
-            Assert.DoesNotContain(_log.Lines, l => l.Contains(secret, StringComparison.Ordinal));
-            Assert.DoesNotContain(_log.Lines, l => l.Contains(secret[..8], StringComparison.Ordinal));
+            Assert.DoesNotContain(LogLines, l => l.Contains(secret, StringComparison.Ordinal));
+            Assert.DoesNotContain(LogLines, l => l.Contains(secret[..8], StringComparison.Ordinal));
         }
 
-        Assert.DoesNotContain(_log.Lines, l => l.Contains(StubApi.JoinToken.Split('.')[1], StringComparison.Ordinal));
+        Assert.DoesNotContain(LogLines, l => l.Contains(StubApi.JoinToken.Split('.')[1], StringComparison.Ordinal));
     }
 
     [Fact]
@@ -194,11 +202,11 @@ public sealed class AgentLoopTests : IAsyncLifetime
         }
 
         Assert.True(heartbeats.Zip(heartbeats.Skip(1)).All(p => p.Second.Ts > p.First.Ts), "timestamps strictly increase");
-        Assert.Equal(1, _log.Count("generated and stored in " + KeyPath));
-        Assert.Equal(1, _log.Count("Registered node loop-node with key SHA256:"));
-        Assert.Equal(1, _log.Count("Phase changed to pending"));
-        Assert.Equal(1, _log.Count("Runtime not ready"));
-        Assert.Equal(1, _log.Count("Stopping"));
+        Assert.Equal(1, LogCount("generated and stored in " + KeyPath));
+        Assert.Equal(1, LogCount("Registered node loop-node with key SHA256:"));
+        Assert.Equal(1, LogCount("Phase changed to pending"));
+        Assert.Equal(1, LogCount("Runtime not ready"));
+        Assert.Equal(1, LogCount("Stopping"));
         AssertNoSecretsLogged();
     }
 
@@ -217,16 +225,16 @@ public sealed class AgentLoopTests : IAsyncLifetime
 
         await using (var agent = Start(Options()))
         {
-            await Until(() => _log.Count("loaded from " + KeyPath) == 1 && Accepted(Heartbeat) >= 4, "second run's heartbeats");
+            await Until(() => LogCount("loaded from " + KeyPath) == 1 && Accepted(Heartbeat) >= 4, "second run's heartbeats");
             _api.SetToken(NodeId, NodeAuth.NewToken()); // the API now holds another token: bad-signature
-            await Until(() => _log.Count("Re-registered node") == 1, "re-registration");
+            await Until(() => LogCount("Re-registered node") == 1, "re-registration");
             var after = Accepted(Heartbeat);
             await Until(() => Accepted(Heartbeat) >= after + 2, "heartbeats with the new token");
             Assert.Equal(0, await agent.StopAsync());
         }
 
         Assert.Equal(keyFile, File.ReadAllBytes(KeyPath));
-        Assert.Equal(1, _log.Count("Token reused for node loop-node"));
+        Assert.Equal(1, LogCount("Token reused for node loop-node"));
         var registers = _api.On(Register);
         Assert.Equal(2, registers.Count);
         Assert.NotNull(registers[0].Header("Authorization"));
@@ -258,7 +266,7 @@ public sealed class AgentLoopTests : IAsyncLifetime
         Assert.Equal(2, await agent.Task.WaitAsync(Patience));
 
         Assert.Empty(_api.Requests);
-        var line = Assert.Single(_log.Lines, l => l.StartsWith("Critical", StringComparison.Ordinal));
+        var line = Assert.Single(LogLines, l => l.StartsWith("Critical", StringComparison.Ordinal));
         Assert.Contains(KeyPath, line, StringComparison.Ordinal);
         Assert.Contains("mode " + mode, line, StringComparison.Ordinal);
         Assert.Contains("chmod 600 " + KeyPath, line, StringComparison.Ordinal);
@@ -270,16 +278,16 @@ public sealed class AgentLoopTests : IAsyncLifetime
     public async Task Ready_runtime_makes_the_node_active_and_logs_each_change_once()
     {
         await using var agent = Start(Options());
-        await Until(() => _log.Count("Phase changed to pending") == 1, "pending");
+        await Until(() => LogCount("Phase changed to pending") == 1, "pending");
         _ollama.SetModels("llama3.1:8b");
-        await Until(() => _log.Count("Phase changed to active") == 1, "active");
+        await Until(() => LogCount("Phase changed to active") == 1, "active");
         var before = _api.On(Heartbeat).Count;
         await Until(() => _api.On(Heartbeat).Count >= before + 3, "more heartbeats");
         Assert.Equal(0, await agent.StopAsync());
 
         Assert.True(_api.On(Heartbeat)[^1].Json.GetProperty("ready").GetBoolean());
-        Assert.Equal(1, _log.Count("Runtime ready: 1 model(s), first llama3.1:8b"));
-        Assert.Equal(1, _log.Count("Phase changed to active"));
+        Assert.Equal(1, LogCount("Runtime ready: 1 model(s), first llama3.1:8b"));
+        Assert.Equal(1, LogCount("Phase changed to active"));
     }
 
     [Fact]
@@ -294,7 +302,7 @@ public sealed class AgentLoopTests : IAsyncLifetime
         }
 
         Assert.Empty(_api.On(Register));
-        Assert.Equal(1, _log.Count("Token reused for node loop-node"));
+        Assert.Equal(1, LogCount("Token reused for node loop-node"));
         Assert.All(_api.On(Heartbeat), hb => Assert.True(V2Valid(hb, token)));
         AssertNoSecretsLogged();
     }
@@ -309,7 +317,7 @@ public sealed class AgentLoopTests : IAsyncLifetime
         }
 
         Assert.Single(_api.On(Register));
-        Assert.Equal(1, _log.Count("Stored token not reused"));
+        Assert.Equal(1, LogCount("Stored token not reused"));
         Assert.Equal(_api.TokenOf(NodeId), Store.Load(_api.BaseAddress, NodeId).Token?.NodeToken);
     }
 
@@ -346,9 +354,9 @@ public sealed class AgentLoopTests : IAsyncLifetime
         Assert.NotEqual(old, fresh);
         Assert.Equal(fresh, Store.Load(_api.BaseAddress, NodeId).Token?.NodeToken);
         Assert.All(_api.On(Heartbeat).Where(h => h.Status == 200), hb => Assert.True(V2Valid(hb, fresh)));
-        Assert.Equal(1, _log.Count("re-registering, signed with node key SHA256:"));
-        Assert.Equal(1, _log.Count("Re-registered node loop-node"));
-        Assert.Contains(_log.Lines, l => l.Contains("re-registering", StringComparison.Ordinal) && l.Contains(problem, StringComparison.Ordinal));
+        Assert.Equal(1, LogCount("re-registering, signed with node key SHA256:"));
+        Assert.Equal(1, LogCount("Re-registered node loop-node"));
+        Assert.Contains(LogLines, l => l.Contains("re-registering", StringComparison.Ordinal) && l.Contains(problem, StringComparison.Ordinal));
         AssertNoSecretsLogged();
     }
 
@@ -360,7 +368,7 @@ public sealed class AgentLoopTests : IAsyncLifetime
         {
             await Until(() => Accepted(Heartbeat) >= 2, "heartbeats");
             _api.ForgetSecret(NodeId);
-            await Until(() => _log.Count("Re-registered node loop-node") == 1, "re-enrollment");
+            await Until(() => LogCount("Re-registered node loop-node") == 1, "re-enrollment");
             var after = Accepted(Heartbeat);
             await Until(() => Accepted(Heartbeat) >= after + 3, "heartbeats after re-enrollment");
             Assert.Equal(0, await agent.StopAsync());
@@ -394,8 +402,8 @@ public sealed class AgentLoopTests : IAsyncLifetime
         Assert.Equal("Bearer " + StubApi.JoinToken, registers[1].Header("Authorization"));
         Assert.Equal(200, registers[1].Status);
         Assert.Equal(publicKey, _api.PublicKeyOf(NodeId));
-        Assert.Equal(1, _log.Count("enrolling again with the configured join token"));
-        Assert.Equal(1, _log.Count("Re-registered node loop-node"));
+        Assert.Equal(1, LogCount("enrolling again with the configured join token"));
+        Assert.Equal(1, LogCount("Re-registered node loop-node"));
         AssertNoSecretsLogged();
     }
 
@@ -411,7 +419,7 @@ public sealed class AgentLoopTests : IAsyncLifetime
         var register = Assert.Single(_api.On(Register));
         Assert.NotNull(register.Header(NodeKeyProof.ProofHeader));
         Assert.Null(register.Header("Authorization"));
-        var line = Assert.Single(_log.Lines, l => l.StartsWith("Critical", StringComparison.Ordinal));
+        var line = Assert.Single(LogLines, l => l.StartsWith("Critical", StringComparison.Ordinal));
         Assert.Contains("no longer knows this node's key; get a new join token", line, StringComparison.Ordinal);
         Assert.Contains("DGON_JOIN_TOKEN", line, StringComparison.Ordinal);
         AssertNoSecretsLogged();
@@ -425,7 +433,7 @@ public sealed class AgentLoopTests : IAsyncLifetime
         {
             await Until(() => Accepted(Heartbeat) >= 2, "heartbeats");
             _api.ResetKey(NodeId);
-            await Until(() => _log.Count("Re-registered node") == 1, "re-enrollment");
+            await Until(() => LogCount("Re-registered node") == 1, "re-enrollment");
             var after = Accepted(Heartbeat);
             await Until(() => Accepted(Heartbeat) >= after + 2, "heartbeats after re-enrollment");
             Assert.Equal(0, await agent.StopAsync());
@@ -448,7 +456,7 @@ public sealed class AgentLoopTests : IAsyncLifetime
         var register = Assert.Single(_api.On(Register));
         Assert.Null(register.Header("Authorization"));
         Assert.StartsWith(NodeKeyProof.PublicKeyPrefix, register.Json.GetProperty("public_key").GetString(), StringComparison.Ordinal);
-        var line = Assert.Single(_log.Lines, l => l.StartsWith("Critical", StringComparison.Ordinal));
+        var line = Assert.Single(LogLines, l => l.StartsWith("Critical", StringComparison.Ordinal));
         Assert.Contains("HTTP 401", line, StringComparison.Ordinal);
         Assert.Contains("needs a join token", line, StringComparison.Ordinal);
         Assert.Contains("--join-token", line, StringComparison.Ordinal);
@@ -488,7 +496,7 @@ public sealed class AgentLoopTests : IAsyncLifetime
         var register = Assert.Single(_api.On(Register));
         Assert.Equal("proof-required", register.Problem);
         Assert.Equal(keyFileExists, register.Header(NodeKeyProof.ProofHeader) is not null);
-        var line = Assert.Single(_log.Lines, l => l.StartsWith("Critical", StringComparison.Ordinal));
+        var line = Assert.Single(LogLines, l => l.StartsWith("Critical", StringComparison.Ordinal));
         Assert.Contains("HTTP 409", line, StringComparison.Ordinal);
         Assert.Contains("/v1/admin/nodes/loop-node/reset-key", line, StringComparison.Ordinal);
         Assert.Contains(keyFileExists ? "did not accept the proof" : "was just generated", line, StringComparison.Ordinal);
@@ -504,7 +512,7 @@ public sealed class AgentLoopTests : IAsyncLifetime
 
         await using var agent = Start(Options());
         Assert.Equal(2, await agent.Task.WaitAsync(Patience));
-        var line = Assert.Single(_log.Lines, l => l.StartsWith("Critical", StringComparison.Ordinal));
+        var line = Assert.Single(LogLines, l => l.StartsWith("Critical", StringComparison.Ordinal));
         Assert.Contains("key-mismatch", line, StringComparison.Ordinal);
         Assert.Contains("holds another public key", line, StringComparison.Ordinal);
         Assert.Single(_api.On(Register));
@@ -529,9 +537,9 @@ public sealed class AgentLoopTests : IAsyncLifetime
         Assert.True(firstAccepted.Ts > now + 3);
         Assert.All(heartbeats.TakeWhile(h => h.Status != 200), h => Assert.Equal("replayed", h.Problem));
         Assert.Empty(_api.On(Register));
-        Assert.Equal(1, _log.Count("refused the heartbeat timestamp as replayed"));
-        Assert.Equal(1, _log.Count("API accepts requests again"));
-        Assert.Equal(0, _log.Count("re-registering"));
+        Assert.Equal(1, LogCount("refused the heartbeat timestamp as replayed"));
+        Assert.Equal(1, LogCount("API accepts requests again"));
+        Assert.Equal(0, LogCount("re-registering"));
     }
 
     [Fact]
@@ -539,12 +547,20 @@ public sealed class AgentLoopTests : IAsyncLifetime
     {
         var (token, _) = EnrolledNode();
         _ollama.SetModels("llama3.1:8b");
-        var frozen = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        // The clock starts on a whole second and only this test moves it, by 1 ms per poll: one heartbeat tick each,
+        // all within that second.
+        var frozen = new FakeTimeProvider(DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.ToUnixTimeSeconds()));
         var start = frozen.GetUtcNow().ToUnixTimeSeconds();
 
-        await using (var agent = Start(Options(sampleReceipt: true), frozen))
+        await using (var agent = Start(Options(sampleReceipt: true) with { Interval = TimeSpan.FromMilliseconds(1) }, frozen))
         {
-            await Until(() => _log.Count("Sample receipt") == 1 && Accepted(Heartbeat) >= 6, "heartbeats and a receipt");
+            await Until(
+                () =>
+                {
+                    frozen.Advance(TimeSpan.FromMilliseconds(1));
+                    return LogCount("Sample receipt") == 1 && Accepted(Heartbeat) >= 6;
+                },
+                "heartbeats and a receipt");
             Assert.Equal(0, await agent.StopAsync());
         }
 
@@ -556,7 +572,7 @@ public sealed class AgentLoopTests : IAsyncLifetime
         Assert.True(V2Valid(receipt, token));
         var all = heartbeats.Append(receipt).Select(r => r.Ts).Order().ToList();
         Assert.Equal(Enumerable.Range(0, all.Count).Select(i => start + i), all); // one clock: every second used once
-        Assert.Equal(1, _log.Count("ok=True"));
+        Assert.Equal(1, LogCount("ok=True"));
     }
 
     [Fact]
@@ -588,7 +604,7 @@ public sealed class AgentLoopTests : IAsyncLifetime
         Assert.All(heartbeats, hb => Assert.True(V2Valid(hb, fresh) && !V2Valid(hb, old), "signed with the new token"));
         Assert.True(heartbeats[0].Ts > rotate.Ts);
         Assert.Empty(_api.On(Register));
-        Assert.Equal(1, _log.Count("Rotated the node token of loop-node"));
+        Assert.Equal(1, LogCount("Rotated the node token of loop-node"));
         AssertNoSecretsLogged();
     }
 
@@ -625,7 +641,7 @@ public sealed class AgentLoopTests : IAsyncLifetime
 
         Assert.Single(_api.On(Rotate));
         Assert.All(_api.On(Heartbeat), hb => Assert.True(V2Valid(hb, token)));
-        var line = Assert.Single(_log.Lines, l => l.Contains("Token rotation failed", StringComparison.Ordinal));
+        var line = Assert.Single(LogLines, l => l.Contains("Token rotation failed", StringComparison.Ordinal));
         Assert.Contains("bad-proof", line, StringComparison.Ordinal);
         Assert.Contains("next attempt in 600 s", line, StringComparison.Ordinal);
         Assert.Equal(token, Store.Load(_api.BaseAddress, NodeId).Token?.NodeToken);
@@ -641,13 +657,13 @@ public sealed class AgentLoopTests : IAsyncLifetime
         {
             await Until(() => _api.On(Heartbeat).Count >= 4, "retried heartbeats");
             _api.Override = null;
-            await Until(() => _log.Count("API accepts requests again") == 1, "recovery");
+            await Until(() => LogCount("API accepts requests again") == 1, "recovery");
             Assert.Equal(0, await agent.StopAsync());
         }
 
         Assert.Empty(_api.On(Register));
-        Assert.Equal(1, _log.Count("Clock skew"));
-        Assert.Contains(_log.Lines, l => l.Contains("Clock skew", StringComparison.Ordinal) && l.Contains("300 s", StringComparison.Ordinal));
+        Assert.Equal(1, LogCount("Clock skew"));
+        Assert.Contains(LogLines, l => l.Contains("Clock skew", StringComparison.Ordinal) && l.Contains("300 s", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -661,7 +677,7 @@ public sealed class AgentLoopTests : IAsyncLifetime
         Assert.Equal(2, await agent.Task.WaitAsync(Patience));
         Assert.Single(_api.On(Register));
         Assert.Empty(_api.On(Heartbeat));
-        var line = Assert.Single(_log.Lines, l => l.StartsWith("Critical", StringComparison.Ordinal));
+        var line = Assert.Single(LogLines, l => l.StartsWith("Critical", StringComparison.Ordinal));
         Assert.Contains("HTTP 422", line, StringComparison.Ordinal);
         Assert.Contains("The request body is invalid.", line, StringComparison.Ordinal);
         Assert.Contains("region: must be 1-63 characters", line, StringComparison.Ordinal);
@@ -679,8 +695,8 @@ public sealed class AgentLoopTests : IAsyncLifetime
         await using var agent = Start(Options());
         Assert.Equal(2, await agent.Task.WaitAsync(Patience));
 
-        Assert.DoesNotContain(_log.Lines, l => l.Any(c => c is '\u001b' or '\r' or '\n' or '\u202e' or '\u0007'));
-        var line = Assert.Single(_log.Lines, l => l.StartsWith("Critical", StringComparison.Ordinal));
+        Assert.DoesNotContain(LogLines, l => l.Any(c => c is '\u001b' or '\r' or '\n' or '\u202e' or '\u0007'));
+        var line = Assert.Single(LogLines, l => l.StartsWith("Critical", StringComparison.Ordinal));
         Assert.Contains("bad region\\u001b[2J\\u000d\\u000aCritical: forged line\\u202e\\u0007", line, StringComparison.Ordinal);
         Assert.Contains("validation\\u001b[31m", line, StringComparison.Ordinal);
         Assert.Contains("region\\u000a: no\\u000dgood", line, StringComparison.Ordinal);
@@ -696,7 +712,7 @@ public sealed class AgentLoopTests : IAsyncLifetime
 
         Assert.Single(_api.On(Register));
         Assert.DoesNotContain(_api.Requests, r => r.Path.StartsWith("/elsewhere", StringComparison.Ordinal));
-        var line = Assert.Single(_log.Lines, l => l.StartsWith("Critical", StringComparison.Ordinal));
+        var line = Assert.Single(LogLines, l => l.StartsWith("Critical", StringComparison.Ordinal));
         Assert.Contains("HTTP 307", line, StringComparison.Ordinal);
         Assert.Contains("redirect to " + _api.BaseAddress.AbsoluteUri.TrimEnd('/') + "/elsewhere/v1/nodes/register", line, StringComparison.Ordinal);
         Assert.Contains("does not follow redirects", line, StringComparison.Ordinal);
@@ -713,13 +729,13 @@ public sealed class AgentLoopTests : IAsyncLifetime
         {
             await Until(() => _api.On(Heartbeat).Count >= 3, "heartbeats answered with huge bodies");
             _api.Override = null;
-            await Until(() => _log.Count("API accepts requests again") == 1, "recovery");
+            await Until(() => LogCount("API accepts requests again") == 1, "recovery");
             Assert.Equal(0, await agent.StopAsync());
         }
 
         // one Error line for the state change (the Debug retry lines repeat the reason)
-        Assert.Single(_log.Lines, l => l.StartsWith("Error", StringComparison.Ordinal) && l.Contains("over 65536 bytes", StringComparison.Ordinal));
-        Assert.DoesNotContain(_log.Lines, l => l.Contains("xxxxxxxx", StringComparison.Ordinal));
+        Assert.Single(LogLines, l => l.StartsWith("Error", StringComparison.Ordinal) && l.Contains("over 65536 bytes", StringComparison.Ordinal));
+        Assert.DoesNotContain(LogLines, l => l.Contains("xxxxxxxx", StringComparison.Ordinal));
         Assert.Empty(_api.On(Register));
         Assert.True(V2Valid(_api.On(Heartbeat)[^1], token));
     }
@@ -738,9 +754,9 @@ public sealed class AgentLoopTests : IAsyncLifetime
 
         Assert.Equal(3, _api.On(Register).Count);
         Assert.All(_api.On(Register), r => Assert.Equal("Bearer " + StubApi.JoinToken, r.Header("Authorization")));
-        Assert.Equal(1, _log.Count("API unreachable"));
-        Assert.Equal(1, _log.Count("API reachable again"));
-        Assert.Equal(1, _log.Count("Registered node"));
+        Assert.Equal(1, LogCount("API unreachable"));
+        Assert.Equal(1, LogCount("API reachable again"));
+        Assert.Equal(1, LogCount("Registered node"));
     }
 
     [Theory]
@@ -766,7 +782,7 @@ public sealed class AgentLoopTests : IAsyncLifetime
         var attempts = _api.On(path);
         Assert.Equal(429, attempts[0].Status);
         Assert.True(watch.Elapsed >= TimeSpan.FromSeconds(0.9), $"second attempt after {watch.Elapsed}");
-        Assert.Equal(0, _log.Count("Critical"));
+        Assert.Equal(0, LogCount("Critical"));
     }
 
     [Fact]
@@ -775,7 +791,7 @@ public sealed class AgentLoopTests : IAsyncLifetime
         _ollama.SetModels("llama3.1:8b", "qwen2.5:7b");
         await using (var agent = Start(Options(sampleReceipt: true)))
         {
-            await Until(() => _log.Count("Sample receipt") == 1, "receipt logged");
+            await Until(() => LogCount("Sample receipt") == 1, "receipt logged");
             var before = _api.On(Heartbeat).Count;
             await Until(() => _api.On(Heartbeat).Count >= before + 3, "more heartbeats");
             Assert.Equal(0, await agent.StopAsync());
@@ -795,7 +811,7 @@ public sealed class AgentLoopTests : IAsyncLifetime
         Assert.InRange(payload.GetProperty("ts_start").GetInt64(), now - 60, now);
         Assert.InRange(payload.GetProperty("ts_end").GetInt64(), payload.GetProperty("ts_start").GetInt64(), now);
         Assert.True(payload.GetProperty("sample").GetBoolean());
-        Assert.Equal(1, _log.Count("posted for model llama3.1:8b: ok=True"));
+        Assert.Equal(1, LogCount("posted for model llama3.1:8b: ok=True"));
     }
 
     [Fact]

@@ -4,7 +4,6 @@ using System.Text;
 using Dgon.Agent.Tests.Support;
 using Dgon.Domain.Auth;
 using Dgon.Domain.Contracts;
-using Dgon.Testing;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 

@@ -3,10 +3,10 @@ using Npgsql;
 
 namespace Dgon.Api.Tests;
 
-/// <summary>A real API process on its own fresh database in the shared PostgreSQL; grace period 3 s.</summary>
+/// <summary>The API hosted in-process on real Kestrel (<see cref="InProcessApiHost"/>), on its own fresh database in the shared PostgreSQL; grace period 3 s.</summary>
 public sealed class ApiFixture : IAsyncLifetime
 {
-    public ApiHost Api { get; private set; } = null!;
+    public InProcessApiHost Api { get; private set; } = null!;
 
     public PostgresServer Postgres { get; private set; } = null!;
 
@@ -18,7 +18,7 @@ public sealed class ApiFixture : IAsyncLifetime
     {
         Postgres = await SharedPostgres.GetAsync();
         DatabaseUrl = await Postgres.CreateDatabaseAsync();
-        Api = await ApiHost.StartAsync(new ApiHostOptions { DatabaseUrl = DatabaseUrl, GraceSeconds = 3 });
+        Api = await InProcessApiHost.StartAsync(new ApiHostOptions { DatabaseUrl = DatabaseUrl, GraceSeconds = 3 });
     }
 
     public async Task DisposeAsync() => await Api.DisposeAsync();

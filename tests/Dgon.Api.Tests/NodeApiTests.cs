@@ -90,24 +90,6 @@ public sealed class NodeApiTests(ApiFixture fx) : IClassFixture<ApiFixture>
     }
 
     [Theory]
-    [InlineData(-150)]
-    [InlineData(150)]
-    public async Task A_stale_timestamp_gets_401(int skewSeconds)
-    {
-        var node = await TestNode.RegisterAsync(Api, ApiFixture.NewNodeId());
-        using var response = await node.SendSignedAsync("/v1/nodes/heartbeat", "{\"ready\":true}", now: DateTimeOffset.UtcNow.AddSeconds(skewSeconds));
-        await Json.AssertProblemAsync(response, 401, "stale-timestamp");
-    }
-
-    [Fact]
-    public async Task A_timestamp_within_the_window_is_accepted()
-    {
-        var node = await TestNode.RegisterAsync(Api, ApiFixture.NewNodeId());
-        using var response = await node.SendSignedAsync("/v1/nodes/heartbeat", "{\"ready\":true}", now: DateTimeOffset.UtcNow.AddSeconds(-100));
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-    }
-
-    [Theory]
     [InlineData("X-Node-Id")]
     [InlineData("X-Node-Ts")]
     [InlineData("X-Node-Auth")]
@@ -296,7 +278,7 @@ public sealed class NodeApiTests(ApiFixture fx) : IClassFixture<ApiFixture>
         Assert.True(stored.Length > tokenBytes.Length, "ciphertext carries a nonce and tag");
         Assert.Equal(-1, stored.AsSpan().IndexOf(tokenBytes));
         Assert.Equal(-1, stored.AsSpan().IndexOf(Convert.FromHexString(node.Token)));
-        Assert.DoesNotContain(fx.Api.Process.Output, line => line.Contains(node.Token, StringComparison.Ordinal));
+        Assert.DoesNotContain(fx.Api.Output, line => line.Contains(node.Token, StringComparison.Ordinal));
     }
 
     private async Task<System.Text.Json.JsonElement> GetNodeAsync(string id)
@@ -325,4 +307,65 @@ public sealed class NodeApiTests(ApiFixture fx) : IClassFixture<ApiFixture>
         response.Headers.TryGetValues("Link", out var links)
             ? links.Select(l => System.Text.RegularExpressions.Regex.Match(l, "<([^>]+)>;\\s*rel=\"next\"")).FirstOrDefault(m => m.Success)?.Groups[1].Value
             : null;
+}
+
+/// <summary>
+/// Seed 000's timestamp window, exactly and without wall-clock dependence: the API's <see cref="TimeProvider"/> is a
+/// <see cref="FakeTimeProvider"/> that stands still, and it accepts <c>X-Node-Ts</c> within ±120 s of it (heartbeats
+/// and key-signed re-registrations alike) and refuses 121 s on either side with 401 <c>stale-timestamp</c>.
+/// </summary>
+public sealed class ClockSkewTests(ClockSkewTests.Fixture fx) : IClassFixture<ClockSkewTests.Fixture>
+{
+    [Theory]
+    [InlineData(-121, false)]
+    [InlineData(-120, true)]
+    [InlineData(0, true)]
+    [InlineData(120, true)]
+    [InlineData(121, false)]
+    public async Task A_heartbeat_is_accepted_within_120_s_of_the_API_clock(int skewSeconds, bool accepted)
+    {
+        var node = await TestNode.RegisterAsync(fx.Api.Client, ApiFixture.NewNodeId("skew"));
+        using var response = await node.SendSignedAsync("/v1/nodes/heartbeat", "{\"ready\":true}", now: fx.Clock.GetUtcNow().AddSeconds(skewSeconds));
+        await AssertWindowAsync(response, accepted);
+    }
+
+    [Theory]
+    [InlineData(-121, false)]
+    [InlineData(-120, true)]
+    [InlineData(120, true)]
+    [InlineData(121, false)]
+    public async Task A_key_signed_re_registration_is_accepted_within_120_s_of_the_API_clock(int skewSeconds, bool accepted)
+    {
+        var node = await TestNode.RegisterAsync(fx.Api.Client, ApiFixture.NewNodeId("skew"));
+        using var response = await node.ReRegisterAsync(ts: fx.Clock.GetUtcNow().AddSeconds(skewSeconds).ToUnixTimeSeconds());
+        await AssertWindowAsync(response, accepted);
+    }
+
+    private static async Task AssertWindowAsync(HttpResponseMessage response, bool accepted)
+    {
+        if (accepted)
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+        else
+        {
+            await Json.AssertProblemAsync(response, 401, "stale-timestamp");
+        }
+    }
+
+    /// <summary>One in-process API whose clock is frozen at a whole second (so ±120 s is exact in unix seconds).</summary>
+    public sealed class Fixture : IAsyncLifetime
+    {
+        public FakeTimeProvider Clock { get; } = new(DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.ToUnixTimeSeconds()));
+
+        public InProcessApiHost Api { get; private set; } = null!;
+
+        public async Task InitializeAsync()
+        {
+            var pg = await SharedPostgres.GetAsync();
+            Api = await InProcessApiHost.StartAsync(new ApiHostOptions { DatabaseUrl = await pg.CreateDatabaseAsync() }, Clock);
+        }
+
+        public async Task DisposeAsync() => await Api.DisposeAsync();
+    }
 }

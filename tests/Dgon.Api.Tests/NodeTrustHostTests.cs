@@ -6,7 +6,7 @@ using Npgsql;
 namespace Dgon.Api.Tests;
 
 /// <summary>
-/// Issue 9 behaviour that needs an API process of its own (settings, restarts): rate limits, the secret key ring,
+/// Issue 9 behaviour that needs an API host of its own (settings, restarts; in-process on real Kestrel): rate limits, the secret key ring,
 /// v1 signatures turned off, the rotation overlap ending, abandoned enrollments, the generated admin token.
 /// </summary>
 public sealed class NodeTrustHostTests
@@ -15,7 +15,7 @@ public sealed class NodeTrustHostTests
     public async Task A_burst_of_200_registrations_from_one_address_gets_429s_with_Retry_After()
     {
         var pg = await SharedPostgres.GetAsync();
-        await using var api = await ApiHost.StartAsync(new ApiHostOptions { DatabaseUrl = await pg.CreateDatabaseAsync(), RateLimits = true });
+        await using var api = await InProcessApiHost.StartAsync(new ApiHostOptions { DatabaseUrl = await pg.CreateDatabaseAsync(), RateLimits = true });
         var joinToken = await api.CreateJoinTokenAsync();
         var started = DateTime.UtcNow;
         var responses = await Task.WhenAll(Enumerable.Range(0, 200).Select(i =>
@@ -38,7 +38,7 @@ public sealed class NodeTrustHostTests
     public async Task An_address_that_keeps_failing_authentication_gets_429_and_the_node_is_untouched()
     {
         var pg = await SharedPostgres.GetAsync();
-        await using var api = await ApiHost.StartAsync(new ApiHostOptions
+        await using var api = await InProcessApiHost.StartAsync(new ApiHostOptions
         {
             DatabaseUrl = await pg.CreateDatabaseAsync(),
             RateLimits = true,
@@ -71,7 +71,7 @@ public sealed class NodeTrustHostTests
     public async Task X_Forwarded_For_counts_only_behind_a_trusted_proxy_and_HSTS_follows_X_Forwarded_Proto(bool trusted)
     {
         var pg = await SharedPostgres.GetAsync();
-        await using var api = await ApiHost.StartAsync(new ApiHostOptions
+        await using var api = await InProcessApiHost.StartAsync(new ApiHostOptions
         {
             DatabaseUrl = await pg.CreateDatabaseAsync(),
             RateLimits = true,
@@ -156,7 +156,7 @@ public sealed class NodeTrustHostTests
     public async Task With_v1_signatures_off_only_v2_verifies()
     {
         var pg = await SharedPostgres.GetAsync();
-        await using var api = await ApiHost.StartAsync(new ApiHostOptions
+        await using var api = await InProcessApiHost.StartAsync(new ApiHostOptions
         {
             DatabaseUrl = await pg.CreateDatabaseAsync(),
             Environment = new Dictionary<string, string?> { ["DGON_ACCEPT_V1_SIGNATURES"] = "false" },
@@ -178,7 +178,7 @@ public sealed class NodeTrustHostTests
     {
         var pg = await SharedPostgres.GetAsync();
         var url = await pg.CreateDatabaseAsync();
-        await using var api = await ApiHost.StartAsync(new ApiHostOptions
+        await using var api = await InProcessApiHost.StartAsync(new ApiHostOptions
         {
             DatabaseUrl = url,
             Environment = new Dictionary<string, string?>
@@ -228,20 +228,20 @@ public sealed class NodeTrustHostTests
         try
         {
             string token;
-            await using (var api = await ApiHost.StartAsync(new ApiHostOptions { DatabaseUrl = url, Environment = env }))
+            await using (var api = await InProcessApiHost.StartAsync(new ApiHostOptions { DatabaseUrl = url, Environment = env }))
             {
                 var path = Path.Combine(dataDir, "admin-token");
-                Assert.True(File.Exists(path), api.Process.Dump());
+                Assert.True(File.Exists(path), api.Dump());
                 Assert.True(!OperatingSystem.IsWindows() && File.GetUnixFileMode(path) == (UnixFileMode.UserRead | UnixFileMode.UserWrite), "admin-token is 0600");
                 token = (await File.ReadAllTextAsync(path)).Trim();
                 Assert.True(token.Length >= 32);
-                Assert.DoesNotContain(api.Process.Output, l => l.Contains(token, StringComparison.Ordinal));
+                Assert.DoesNotContain(api.Output, l => l.Contains(token, StringComparison.Ordinal));
                 using var request = NodeTrustTests.WithBearer(new HttpRequestMessage(HttpMethod.Get, "/v1/admin/join-tokens"), token);
                 using var response = await api.Client.SendAsync(request);
                 Assert.Equal(HttpStatusCode.OK, response.StatusCode);
             }
 
-            await using (var api = await ApiHost.StartAsync(new ApiHostOptions { DatabaseUrl = url, Environment = env }))
+            await using (var api = await InProcessApiHost.StartAsync(new ApiHostOptions { DatabaseUrl = url, Environment = env }))
             {
                 Assert.Equal(token, (await File.ReadAllTextAsync(Path.Combine(dataDir, "admin-token"))).Trim());
                 using var request = NodeTrustTests.WithBearer(new HttpRequestMessage(HttpMethod.Get, "/v1/admin/join-tokens"), ApiHost.AdminToken);
@@ -257,10 +257,10 @@ public sealed class NodeTrustHostTests
 
     private static string NewKey() => Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
 
-    private static Task<ApiHost> StartWithKeysAsync(string url, string keys, int? port) =>
-        ApiHost.StartAsync(new ApiHostOptions { DatabaseUrl = url, Port = port, Environment = new Dictionary<string, string?> { ["DGON_SECRET_KEY"] = keys } });
+    private static Task<InProcessApiHost> StartWithKeysAsync(string url, string keys, int? port) =>
+        InProcessApiHost.StartAsync(new ApiHostOptions { DatabaseUrl = url, Port = port, Environment = new Dictionary<string, string?> { ["DGON_SECRET_KEY"] = keys } });
 
-    private static Task<T> ScalarAsync<T>(PostgresServer pg, ApiHost api, string sql) => ScalarAsync<T>(pg, api.Options.DatabaseUrl, sql);
+    private static Task<T> ScalarAsync<T>(PostgresServer pg, InProcessApiHost api, string sql) => ScalarAsync<T>(pg, api.Options.DatabaseUrl, sql);
 
     private static async Task<T> ScalarAsync<T>(PostgresServer pg, string url, string sql)
     {

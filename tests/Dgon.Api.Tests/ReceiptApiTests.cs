@@ -99,7 +99,7 @@ public sealed class ReceiptApiTests(ApiFixture fx) : IClassFixture<ApiFixture>
 
         api.Process.Kill(); // SIGKILL right after the 200: no graceful shutdown, no flush
 
-        await using var restarted = await ApiHost.StartAsync(new ApiHostOptions { DatabaseUrl = fx.DatabaseUrl });
+        await using var restarted = await InProcessApiHost.StartAsync(new ApiHostOptions { DatabaseUrl = fx.DatabaseUrl });
         viaSecond = node.Via(restarted.Client);
         using var replay = await viaSecond.SendSignedAsync("/v1/receipts", Receipt(id, node.NodeId, tokensOutput: "93"));
         await Json.AssertProblemAsync(replay, 409, "receipt-conflict"); // the acknowledged original is there

@@ -15,6 +15,7 @@ public sealed partial class SeedAgentTests(ApiFixture fx) : IClassFixture<ApiFix
     [Fact]
     public async Task The_seed_python_agent_registers_and_turns_active()
     {
+        var python = RequiredTool.Python3WithRequests(); // fails, never skips, without python3 + requests
         var script = ExtractSeedAgent();
         var path = Path.Combine(Path.GetTempPath(), $"agent_mac_dev_{Guid.NewGuid():N}.py");
         await File.WriteAllTextAsync(path, script);
@@ -22,15 +23,15 @@ public sealed partial class SeedAgentTests(ApiFixture fx) : IClassFixture<ApiFix
         await using var ollama = await StubOllama.StartAsync(11434);
         ollama.SetModels("llama3.1:8b");
         var nodeId = ApiFixture.NewNodeId("macbook");
-        await using var api = await ApiHost.StartAsync(new ApiHostOptions
+        await using var api = await InProcessApiHost.StartAsync(new ApiHostOptions
         {
             DatabaseUrl = await fx.Postgres.CreateDatabaseAsync(),
             Environment = new Dictionary<string, string?> { ["DGON_OPEN_REGISTRATION"] = "true" },
         });
         var ready = await (await api.Client.GetAsync("/readyz")).Content.ReadAsStringAsync();
         Assert.Contains("INSECURE: DGON_OPEN_REGISTRATION=true", ready, StringComparison.Ordinal);
-        Assert.Contains(api.Process.Output, l => l.Contains("SECURITY WARNING: DGON_OPEN_REGISTRATION=true", StringComparison.Ordinal));
-        await using var agent = ManagedProcess.Start("python3", ["-u", path], new Dictionary<string, string?>
+        Assert.Contains(api.Output, l => l.Contains("SECURITY WARNING: DGON_OPEN_REGISTRATION=true", StringComparison.Ordinal));
+        await using var agent = ManagedProcess.Start(python, ["-u", path], new Dictionary<string, string?>
         {
             ["DGON_API"] = api.BaseAddress.ToString().TrimEnd('/'),
             ["NODE_ID"] = nodeId,

@@ -49,7 +49,7 @@ public sealed class ServiceTests(ApiFixture fx) : IClassFixture<ApiFixture>
     {
         await using var pg = await PostgresServer.StartAsync();
         var url = await pg.CreateDatabaseAsync();
-        await using var api = await ApiHost.StartAsync(new ApiHostOptions { DatabaseUrl = url });
+        await using var api = await InProcessApiHost.StartAsync(new ApiHostOptions { DatabaseUrl = url });
         var node = await TestNode.RegisterAsync(api.Client, "db-outage-1");
 
         pg.Process.Kill();

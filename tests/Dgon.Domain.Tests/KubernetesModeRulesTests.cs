@@ -1,6 +1,5 @@
 using Dgon.Domain.Auth;
 using Dgon.Domain.Nodes;
-using Dgon.Testing;
 
 namespace Dgon.Domain.Tests;
 

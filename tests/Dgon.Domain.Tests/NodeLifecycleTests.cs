@@ -1,5 +1,4 @@
 using Dgon.Domain.Nodes;
-using Dgon.Testing;
 
 namespace Dgon.Domain.Tests;
 

@@ -27,7 +27,9 @@ public sealed record ApiHostOptions
 
 /// <summary>
 /// The real DGON API (<c>api/bin/{cfg}/net10.0/Dgon.Api.dll</c>) as a child process on loopback, started with
-/// <c>dotnet</c>; ready once <c>/readyz</c> answers 200.
+/// <c>dotnet</c>; ready once <c>/readyz</c> answers 200. For tests where the process boundary is what is tested
+/// (a crash, exit codes, another component's tests); the API's own tests otherwise host it in-process
+/// (<c>tests/Dgon.Api.Tests/InProcessApiHost.cs</c>).
 /// </summary>
 public sealed class ApiHost : IAsyncDisposable
 {

@@ -134,7 +134,7 @@ public sealed class PostgresServer : IAsyncDisposable
             }
         }
 
-        throw new InvalidOperationException("PostgreSQL server binaries not found: install postgresql-15 or set PG_BIN");
+        throw new InvalidOperationException("PostgreSQL server binaries (initdb, postgres) not found under /usr/lib/postgresql/*/bin: install them with `apt-get install -y postgresql-15` (.ci/run does) or set PG_BIN; tests that need PostgreSQL fail rather than skip");
     }
 
     private static void RunAs(bool asRoot, string file, string[] args)

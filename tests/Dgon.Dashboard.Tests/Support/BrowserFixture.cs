@@ -1,3 +1,4 @@
+using Dgon.Testing;
 using Microsoft.Playwright;
 
 namespace Dgon.Dashboard.Tests.Support;
@@ -23,10 +24,8 @@ public sealed class BrowserFixture : IAsyncLifetime
     /// <inheritdoc />
     public async Task InitializeAsync()
     {
-        if (!File.Exists(ChromiumPath))
-        {
-            throw new InvalidOperationException($"{ChromiumPath} is missing: install it with `apt-get install -y chromium` (playwright install cannot download here).");
-        }
+        // Fails (never skips) without the browser.
+        RequiredTool.Find(ChromiumPath, "`apt-get install -y chromium` (.ci/run does; playwright install cannot download here)");
 
         Assertions.SetDefaultExpectTimeout((float)Deadline.TotalMilliseconds);
         _playwright = await Playwright.CreateAsync();
