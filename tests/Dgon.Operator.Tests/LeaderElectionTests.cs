@@ -139,10 +139,19 @@ public sealed class LeaderElectionTests(ITestOutputHelper output) : IAsyncLifeti
         Assert.Equal(0, standbyMetrics.Sum("dgon_operator_leader"));
         Assert.DoesNotContain(standbyMetrics.Samples, s => s.Name.StartsWith("dgon_node", StringComparison.Ordinal));
 
+        // /readyz: both ready, and each says its role (the README's claim).
+        using (var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) })
+        {
+            Assert.Contains("\"role\":\"leader\"", await http.GetStringAsync(new Uri(leader.BaseAddress, "/readyz")), StringComparison.Ordinal);
+            Assert.Contains("\"role\":\"standby\"", await http.GetStringAsync(new Uri(standby.BaseAddress, "/readyz")), StringComparison.Ordinal);
+        }
+
         await leader.Process.StopAsync(); // SIGTERM
         Assert.Equal(0, leader.Process.ExitCode);
-        // Released on the way out: nobody holds it any more, or the standby already took it.
+        // Released on the way out (client-go's ReleaseOnCancel, added to the library's elector): nobody holds it any
+        // more, or the standby already took it.
         Assert.NotEqual(leader.Identity, await HolderAsync());
+        Assert.Contains(leader.Process.Output, l => l.Contains("released Lease", StringComparison.Ordinal));
 
         await Eventually.Until(async () => await HolderAsync() == standby.Identity, TimeSpan.FromSeconds(30), "the standby leads");
         var after = (await LeaseAsync())!;

@@ -315,10 +315,10 @@ node_active() {
   fi
   local phase
   phase="$(kubectl get dgonnode "$NODE_ID" -n "$NAMESPACE" -o jsonpath='{.status.phase}' 2>/dev/null || true)"
-  [ "$phase" = active ]
+  [ "$phase" = Active ]
 }
 step "Waiting for DgonNode ${NODE_ID} to be active"
-wait_for "DgonNode ${NODE_ID} to reach phase active" node_active
+wait_for "DgonNode ${NODE_ID} to reach phase Active" node_active
 kubectl get dgonnodes -n "$NAMESPACE" -o wide
 
 # ---------------------------------------------------------------------------------------------------------------
