@@ -3,7 +3,7 @@ using Dgon.Testing;
 
 namespace Dgon.KubeTestServer.Tests;
 
-/// <summary>The real kubectl (v1.32) against the test server: CRDs, custom resources, columns, status, watch, GC, events.</summary>
+/// <summary>The real kubectl (v1.32) against the test server: CRDs, custom resources, columns, status, watch, GC, events, explain (OpenAPI v3), label and field selectors.</summary>
 public sealed class KubectlTests : IAsyncLifetime
 {
     private KubeApiTestServer _server = null!;

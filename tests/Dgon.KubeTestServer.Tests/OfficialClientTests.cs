@@ -241,6 +241,38 @@ public sealed class OfficialClientTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ATypedStreamingListWatchSendsInitialEventsThenTheInitialEventsEndBookmark()
+    {
+        await _client.CoreV1.CreateNamespacedSecretAsync(new V1Secret { Metadata = new V1ObjectMeta { Name = "existing" }, StringData = new Dictionary<string, string> { ["k"] = "v" } }, Ns);
+
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var errors = new List<Exception>();
+        var events = new List<(WatchEventType Type, V1Secret Secret)>();
+        await foreach (var (type, secret) in _client.CoreV1.WatchListNamespacedSecretAsync(
+            Ns, allowWatchBookmarks: true, resourceVersionMatch: "NotOlderThan", sendInitialEvents: true, timeoutSeconds: 50, onError: errors.Add, cancellationToken: cts.Token))
+        {
+            events.Add((type, secret));
+            if (type == WatchEventType.Bookmark)
+            {
+                await _client.CoreV1.CreateNamespacedSecretAsync(new V1Secret { Metadata = new V1ObjectMeta { Name = "later" } }, Ns, cancellationToken: cts.Token);
+            }
+            else if (secret.Metadata.Name == "later")
+            {
+                break;
+            }
+        }
+
+        Assert.Empty(errors);
+        Assert.Equal([WatchEventType.Added, WatchEventType.Bookmark, WatchEventType.Added], events.Select(e => e.Type));
+        Assert.Equal("existing", events[0].Secret.Metadata.Name);
+        Assert.Equal("true", events[1].Secret.Metadata.Annotations["k8s.io/initial-events-end"]);
+        Assert.Equal("later", events[2].Secret.Metadata.Name);
+        var query = _server.Requests.Single(r => r.IsWatch && r.Resource == "secrets").Query;
+        Assert.Contains("sendInitialEvents=true", query, StringComparison.Ordinal);
+        Assert.Contains("resourceVersionMatch=NotOlderThan", query, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task AWatchFromATooOldResourceVersionGetsA410StatusThroughOnError()
     {
         var created = await _client.CustomObjects.CreateNamespacedCustomObjectAsync<JsonObject>(Node("old"), Group, Version, Ns, Plural);
