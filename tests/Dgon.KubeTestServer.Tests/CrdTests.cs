@@ -115,7 +115,7 @@ public sealed class CrdTests : ServerPerTest
         using var request = new HttpRequestMessage(HttpMethod.Get, $"{NodesPath}?watch=true&timeoutSeconds=1");
         request.Headers.TryAddWithoutValidation("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io");
         using var watch = await Http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cts.Token);
-        await Http.SendAsync(HttpMethod.Patch, $"{NodesPath}/from-yaml/status", JsonNode.Parse("""{"status":{"phase":"active"}}"""), "application/merge-patch+json");
+        await Http.SendAsync(HttpMethod.Patch, $"{NodesPath}/from-yaml/status", JsonNode.Parse("""{"status":{"phase":"Active"}}"""), "application/merge-patch+json");
         var events = new List<JsonObject>();
         await foreach (var e in ReadEventsAsync(watch, cts.Token))
         {
@@ -126,6 +126,36 @@ public sealed class CrdTests : ServerPerTest
         Assert.All(events, e => Assert.Equal("Table", e.Str("object.kind")));
         Assert.Equal(9, events[0]["object"]!["columnDefinitions"]!.AsArray().Count);
         Assert.Null(events[1]["object"]!["columnDefinitions"]);
-        Assert.Equal("active", events[1]["object"]!["rows"]![0]!["cells"]![1]!.GetValue<string>());
+        Assert.Equal("Active", events[1]["object"]!["rows"]![0]!["cells"]![1]!.GetValue<string>());
+    }
+    [Fact]
+    public async Task SelectableFieldsOfACrdAreValidatedAgainstItsSchema()
+    {
+        var crd = Widgets(statusSubresource: true);
+        var version = (JsonObject)crd["spec"]!["versions"]![0]!;
+        version["selectableFields"] = JsonNode.Parse("""
+            [{"jsonPath": ".spec.size"}, {"jsonPath": ".spec.size"}, {"jsonPath": ".spec.free"}, {"jsonPath": ".spec.nope"},
+             {"jsonPath": "spec.size"}, {"jsonPath": ".metadata.name"}, {"jsonPath": ".spec.tags"}]
+            """);
+        var (code, status) = await Http.SendAsync(HttpMethod.Post, CrdPath, crd);
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, code);
+        var message = status.Str("message") ?? "";
+        const string prefix = "spec.versions[0].selectableFields";
+        Assert.Contains($"{prefix}[1].jsonPath: Duplicate value: \".spec.size\"", message, StringComparison.Ordinal);
+        Assert.Contains($"{prefix}[2].jsonPath: Invalid value: \".spec.free\": must point to a field of type string, boolean or integer", message, StringComparison.Ordinal);
+        Assert.Contains($"{prefix}[3].jsonPath: Invalid value: \".spec.nope\": is an invalid path", message, StringComparison.Ordinal);
+        Assert.Contains($"{prefix}[4].jsonPath: Invalid value: \"spec.size\": must be a simple json path", message, StringComparison.Ordinal);
+        Assert.Contains($"{prefix}[5].jsonPath: Forbidden: must not point to metadata", message, StringComparison.Ordinal);
+        Assert.Contains($"{prefix}[6].jsonPath: Invalid value: \".spec.tags\": must point to a field of type", message, StringComparison.Ordinal);
+
+        version["selectableFields"] = JsonNode.Parse("""[{"jsonPath": ".spec.size"}]""");
+        Assert.Equal(HttpStatusCode.Created, (await Http.SendAsync(HttpMethod.Post, CrdPath, crd)).Code);
+        Assert.Equal(HttpStatusCode.Created, (await Http.SendAsync(HttpMethod.Post, "/apis/example.io/v1/widgets", JsonNode.Parse("""{"apiVersion":"example.io/v1","kind":"Widget","metadata":{"name":"big"},"spec":{"size":7}}"""))).Code);
+        Assert.Equal(HttpStatusCode.Created, (await Http.SendAsync(HttpMethod.Post, "/apis/example.io/v1/widgets", JsonNode.Parse("""{"apiVersion":"example.io/v1","kind":"Widget","metadata":{"name":"small"}}"""))).Code);
+        var (_, list) = await Http.SendAsync(HttpMethod.Get, "/apis/example.io/v1/widgets?fieldSelector=spec.size%3D7");
+        Assert.Equal(["big"], list["items"]!.AsArray().Select(i => i.Str("metadata.name")));
+        var (badCode, bad) = await Http.SendAsync(HttpMethod.Get, "/apis/example.io/v1/widgets?fieldSelector=spec.free%3D1");
+        Assert.Equal(HttpStatusCode.BadRequest, badCode);
+        Assert.Equal("field label not supported: spec.free", bad.Str("message"));
     }
 }

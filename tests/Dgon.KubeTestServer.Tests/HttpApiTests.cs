@@ -96,7 +96,7 @@ public sealed class HttpApiTests : ServerPerTest
     public async Task StatusSubresourceNoOpWritesKeepTheResourceVersionAndStrategicMergeIsRejectedForCustomResources()
     {
         await Http.CreateNodeAsync("noop");
-        var statusPatch = new JsonObject { ["status"] = new JsonObject { ["phase"] = "active", ["reputation"] = 60 } };
+        var statusPatch = new JsonObject { ["status"] = new JsonObject { ["phase"] = "Active", ["reputation"] = 60 } };
         var (_, first) = await Http.SendAsync(HttpMethod.Patch, $"{NodesPath}/noop/status", statusPatch, "application/merge-patch+json");
         var (_, second) = await Http.SendAsync(HttpMethod.Patch, $"{NodesPath}/noop/status", statusPatch, "application/merge-patch+json");
         Assert.Equal(Rv(first), Rv(second));
@@ -114,7 +114,7 @@ public sealed class HttpApiTests : ServerPerTest
         var (created, withStatus) = await Http.SendAsync(HttpMethod.Post, NodesPath, new JsonObject
         {
             ["apiVersion"] = "dgon.io/v1alpha1", ["kind"] = "DgonNode", ["metadata"] = new JsonObject { ["name"] = "born-with-status" },
-            ["spec"] = new JsonObject { ["region"] = "eu", ["runtime"] = "tgi" }, ["status"] = new JsonObject { ["phase"] = "active" },
+            ["spec"] = new JsonObject { ["region"] = "eu", ["runtime"] = "tgi" }, ["status"] = new JsonObject { ["phase"] = "Active" },
         });
         Assert.Equal(HttpStatusCode.Created, created);
         Assert.Null(withStatus["status"]);
@@ -213,7 +213,7 @@ public sealed class HttpApiTests : ServerPerTest
     public async Task WatchReplaysFromAResourceVersionAndGets410AfterTheHistoryExpires()
     {
         var created = await Http.CreateNodeAsync("w1");
-        await Http.SendAsync(HttpMethod.Patch, $"{NodesPath}/w1/status", new JsonObject { ["status"] = new JsonObject { ["phase"] = "active" } }, "application/merge-patch+json");
+        await Http.SendAsync(HttpMethod.Patch, $"{NodesPath}/w1/status", new JsonObject { ["status"] = new JsonObject { ["phase"] = "Active" } }, "application/merge-patch+json");
 
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         using (var replay = await Http.GetAsync($"{NodesPath}?watch=true&resourceVersion={Rv(created)}&timeoutSeconds=1", HttpCompletionOption.ResponseHeadersRead, cts.Token))
@@ -225,7 +225,7 @@ public sealed class HttpApiTests : ServerPerTest
             }
 
             Assert.Equal(["MODIFIED"], events.Select(e => e.Str("type")));
-            Assert.Equal("active", events[0].Str("object.status.phase"));
+            Assert.Equal("Active", events[0].Str("object.status.phase"));
         }
 
         // No resourceVersion: synthetic ADDED for the current state.
@@ -302,7 +302,7 @@ public sealed class HttpApiTests : ServerPerTest
                 bookmarks.Add(e);
                 if (bookmarks.Count == 1)
                 {
-                    await http.SendAsync(HttpMethod.Patch, $"{NodesPath}/bm/status", new JsonObject { ["status"] = new JsonObject { ["phase"] = "active" } }, "application/merge-patch+json");
+                    await http.SendAsync(HttpMethod.Patch, $"{NodesPath}/bm/status", new JsonObject { ["status"] = new JsonObject { ["phase"] = "Active" } }, "application/merge-patch+json");
                 }
 
                 if (bookmarks.Count == 3)
@@ -385,7 +385,7 @@ public sealed class HttpApiTests : ServerPerTest
         await Http.CreateNodeAsync("faulty");
         Server.InjectFault(r => r.Method == "PATCH" && r.Subresource == "status" && r.Name == "faulty", 2, 409);
         Server.InjectFault(r => r.Method == "GET" && r.Resource == "dgonnodes" && r.Name is null && !r.IsWatch, 1, 429);
-        var patch = new JsonObject { ["status"] = new JsonObject { ["phase"] = "active" } };
+        var patch = new JsonObject { ["status"] = new JsonObject { ["phase"] = "Active" } };
         var codes = new List<HttpStatusCode>();
         for (var i = 0; i < 3; i++)
         {

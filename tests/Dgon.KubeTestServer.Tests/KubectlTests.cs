@@ -3,7 +3,7 @@ using Dgon.Testing;
 
 namespace Dgon.KubeTestServer.Tests;
 
-/// <summary>The real kubectl (v1.32) against the test server: CRDs, custom resources, columns, status, watch, GC, events.</summary>
+/// <summary>The real kubectl (v1.32) against the test server: CRDs, custom resources, columns, status, watch, GC, events, explain (OpenAPI v3), label and field selectors.</summary>
 public sealed class KubectlTests : IAsyncLifetime
 {
     private KubeApiTestServer _server = null!;
@@ -84,18 +84,18 @@ public sealed class KubectlTests : IAsyncLifetime
 
         var heartbeat = DateTimeOffset.UtcNow.AddMinutes(-3).ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture);
         (await K("patch", "dgonnode", "node-a", "--subresource=status", "--type=merge", "-p",
-            $"{{\"status\":{{\"phase\":\"active\",\"lastHeartbeatTime\":\"{heartbeat}\",\"ready\":true,\"reputation\":61.5}}}}")).EnsureSuccess("patch status");
+            $"{{\"status\":{{\"phase\":\"Active\",\"lastHeartbeatTime\":\"{heartbeat}\",\"ready\":true,\"reputation\":61.5}}}}")).EnsureSuccess("patch status");
 
         var table = (await K("get", "dgonnodes")).EnsureSuccess("get dgonnodes").Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Matches(@"^NAME\s+STATUS\s+REGION\s+RUNTIME\s+LAST HEARTBEAT\s+AGE$", table[0]);
-        Assert.Matches(@"^node-a\s+active\s+eu-west-1\s+ollama\s+3m[0-9]*s?\s+[0-9]+s$", table[1]);
+        Assert.Matches(@"^node-a\s+Active\s+eu-west-1\s+ollama\s+3m[0-9]*s?\s+[0-9]+s$", table[1]);
 
         var wide = (await K("get", "dgonnodes", "-o", "wide")).EnsureSuccess("get -o wide").Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Matches(@"^NAME\s+STATUS\s+REGION\s+RUNTIME\s+LAST HEARTBEAT\s+AGE\s+READY\s+REPUTATION\s+KEY$", wide[0]);
         Assert.Matches(@"\s+true\s+61.5\s*$", wide[1]); // no key: the Key column is empty
 
         var statusYaml = (await K("get", "dgonnode", "node-a", "-o", "yaml")).EnsureSuccess("get -o yaml").Stdout;
-        Assert.Contains("phase: active", statusYaml);
+        Assert.Contains("phase: Active", statusYaml);
         Assert.Contains("reputation: 61.5", statusYaml);
     }
 
@@ -110,25 +110,25 @@ public sealed class KubectlTests : IAsyncLifetime
         var afterSpec = await GetNodeJsonAsync("gen-node");
         Assert.Equal(2, (long)afterSpec["metadata"]!["generation"]!);
 
-        (await K("patch", "dgonnode", "gen-node", "--subresource=status", "--type=merge", "-p", "{\"status\":{\"phase\":\"active\"}}")).EnsureSuccess("patch status");
+        (await K("patch", "dgonnode", "gen-node", "--subresource=status", "--type=merge", "-p", "{\"status\":{\"phase\":\"Active\"}}")).EnsureSuccess("patch status");
         var afterStatus = await GetNodeJsonAsync("gen-node");
         Assert.Equal(2, (long)afterStatus["metadata"]!["generation"]!);
-        Assert.Equal("active", (string?)afterStatus["status"]!["phase"]);
+        Assert.Equal("Active", (string?)afterStatus["status"]!["phase"]);
         Assert.True(long.Parse((string)afterStatus["metadata"]!["resourceVersion"]!, System.Globalization.CultureInfo.InvariantCulture)
             > long.Parse((string)afterSpec["metadata"]!["resourceVersion"]!, System.Globalization.CultureInfo.InvariantCulture));
 
         // A status change sent to the main resource is ignored (status subresource enabled); the label change is kept.
-        (await K("patch", "dgonnode", "gen-node", "--type=merge", "-p", "{\"metadata\":{\"labels\":{\"x\":\"y\"}},\"status\":{\"phase\":\"offline\"}}")).EnsureSuccess("patch main with status");
+        (await K("patch", "dgonnode", "gen-node", "--type=merge", "-p", "{\"metadata\":{\"labels\":{\"x\":\"y\"}},\"status\":{\"phase\":\"Offline\"}}")).EnsureSuccess("patch main with status");
         var afterMain = await GetNodeJsonAsync("gen-node");
-        Assert.Equal("active", (string?)afterMain["status"]!["phase"]);
+        Assert.Equal("Active", (string?)afterMain["status"]!["phase"]);
         Assert.Equal("y", (string?)afterMain["metadata"]!["labels"]!["x"]);
         Assert.Equal(2, (long)afterMain["metadata"]!["generation"]!);
 
         // A spec change sent to /status is ignored as well.
-        (await K("patch", "dgonnode", "gen-node", "--subresource=status", "--type=merge", "-p", "{\"spec\":{\"runtime\":\"tgi\"},\"status\":{\"phase\":\"offline\"}}")).EnsureSuccess("patch status with spec");
+        (await K("patch", "dgonnode", "gen-node", "--subresource=status", "--type=merge", "-p", "{\"spec\":{\"runtime\":\"tgi\"},\"status\":{\"phase\":\"Offline\"}}")).EnsureSuccess("patch status with spec");
         var afterStatus2 = await GetNodeJsonAsync("gen-node");
         Assert.Equal("vllm", (string?)afterStatus2["spec"]!["runtime"]);
-        Assert.Equal("offline", (string?)afterStatus2["status"]!["phase"]);
+        Assert.Equal("Offline", (string?)afterStatus2["status"]!["phase"]);
     }
 
     [Fact]
@@ -155,9 +155,9 @@ public sealed class KubectlTests : IAsyncLifetime
         Assert.True(await watch.WaitForOutputAsync(l => l.StartsWith("watched", StringComparison.Ordinal), TimeSpan.FromSeconds(20)), watch.Dump());
         await Eventually.Until(() => Task.FromResult(_server.Requests.Any(r => r.IsWatch && r.Resource == "dgonnodes")), TimeSpan.FromSeconds(10), "kubectl opens a watch");
 
-        (await K("patch", "dgonnode", "watched", "--subresource=status", "--type=merge", "-p", "{\"status\":{\"phase\":\"offline\"}}")).EnsureSuccess("patch status");
-        Assert.True(await watch.WaitForOutputAsync(l => l.Contains("offline", StringComparison.Ordinal), TimeSpan.FromSeconds(20)), watch.Dump());
-        Assert.Matches(@"^watched\s+offline\s+eu-west-1\s+ollama", watch.Output.Last(l => l.Contains("offline", StringComparison.Ordinal)));
+        (await K("patch", "dgonnode", "watched", "--subresource=status", "--type=merge", "-p", "{\"status\":{\"phase\":\"Offline\"}}")).EnsureSuccess("patch status");
+        Assert.True(await watch.WaitForOutputAsync(l => l.Contains("Offline", StringComparison.Ordinal), TimeSpan.FromSeconds(20)), watch.Dump());
+        Assert.Matches(@"^watched\s+Offline\s+eu-west-1\s+ollama", watch.Output.Last(l => l.Contains("Offline", StringComparison.Ordinal)));
     }
 
     [Fact]
@@ -292,5 +292,72 @@ public sealed class KubectlTests : IAsyncLifetime
         // What an admin does by hand: revoke with an annotation (the API writes the same).
         (await K("annotate", "secret", "dgon-join-token-abc123", "dgon.io/revoked-at=2026-11-21T10:00:00Z")).EnsureSuccess("annotate");
         Assert.Equal("2026-11-21T10:00:00Z", (await K("get", "secret", "dgon-join-token-abc123", "-o", "jsonpath={.metadata.annotations.dgon\\.io/revoked-at}")).EnsureSuccess("get annotation").Stdout);
+    }
+    [Fact]
+    public async Task ExplainShowsTheCrdSchemaWithDescriptionsAndEnumsFromOpenApiV3()
+    {
+        var root = (await K("explain", "dgonnode")).EnsureSuccess("explain dgonnode").Stdout;
+        Assert.Matches(@"KIND:\s+DgonNode", root);
+        Assert.Matches(@"VERSION:\s+v1alpha1", root);
+        Assert.Contains("An inference node (Ollama, vLLM, TGI or TensorRT-LLM runtime)", root);
+        Assert.Matches(@"metadata\s+<ObjectMeta>", root);
+        Assert.Matches(@"spec\s+<Object> -required-", root);
+
+        var phase = (await K("explain", "dgonnode.status.phase")).EnsureSuccess("explain dgonnode.status.phase").Stdout;
+        Assert.Matches(@"FIELD:\s+phase <string>", phase);
+        Assert.Matches(@"ENUM:\s+Pending\s+Active\s+Offline\s+Quarantined", phase);
+        Assert.Contains("Written by the operator alone.", phase);
+
+        var spec = (await K("explain", "dgonnode.spec")).EnsureSuccess("explain dgonnode.spec").Stdout;
+        Assert.Matches(@"region\s+<string> -required-", spec);
+        Assert.Contains("enum: ollama, vllm, tensorrtllm, tgi", spec);
+        Assert.Contains("Written by the ingress API at", spec);
+
+        var heartbeat = (await K("explain", "dgn.status.lastHeartbeatTime")).EnsureSuccess("explain lastHeartbeatTime").Stdout;
+        Assert.Contains("DGON_STATUS_REFRESH_SECONDS", heartbeat);
+        var labels = (await K("explain", "dgonnodes.metadata.labels")).EnsureSuccess("explain metadata.labels").Stdout;
+        Assert.Contains("<map[string]string>", labels);
+        Assert.Contains(_server.Requests, r => r.Path == "/openapi/v3/apis/dgon.io/v1alpha1" && r.StatusCode == 200);
+    }
+
+    [Fact]
+    public async Task SelectableFieldsSelectByPhaseInListAndWatchAndOtherFieldsAre400()
+    {
+        (await K("apply", "-f", _kubectl.WriteFile("a.yaml", Manifests.DgonNode("phase-a", runtime: "vllm")))).EnsureSuccess("apply a");
+        (await K("apply", "-f", _kubectl.WriteFile("b.yaml", Manifests.DgonNode("phase-b")))).EnsureSuccess("apply b");
+        (await K("patch", "dgonnode", "phase-a", "--subresource=status", "--type=merge", "-p", "{\"status\":{\"phase\":\"Active\"}}")).EnsureSuccess("patch a");
+        (await K("patch", "dgonnode", "phase-b", "--subresource=status", "--type=merge", "-p", "{\"status\":{\"phase\":\"Pending\"}}")).EnsureSuccess("patch b");
+
+        Assert.Equal("dgonnode.dgon.io/phase-a", (await K("get", "dgn", "--field-selector", "status.phase=Active", "-o", "name")).EnsureSuccess("get phase=Active").Stdout.Trim());
+        Assert.Equal("dgonnode.dgon.io/phase-b", (await K("get", "dgn", "--field-selector", "status.phase!=Active", "-o", "name")).EnsureSuccess("get phase!=Active").Stdout.Trim());
+        Assert.Equal("dgonnode.dgon.io/phase-a", (await K("get", "dgn", "--field-selector", "spec.runtime=vllm,spec.region=eu-west-1", "-o", "name")).EnsureSuccess("get runtime,region").Stdout.Trim());
+
+        var unsupported = await K("get", "dgn", "--field-selector", "spec.asnHint=x");
+        Assert.NotEqual(0, unsupported.ExitCode);
+        Assert.Contains("field label not supported: spec.asnHint", unsupported.Stderr);
+        Assert.Contains(_server.Requests, r => r.Resource == "dgonnodes" && r.StatusCode == 400);
+
+        // A watch by phase: phase-b entering Active is delivered (as ADDED for this selection), phase-a leaving it too.
+        await using var watch = _kubectl.Start("get", "dgn", "-w", "--field-selector", "status.phase=Active", "--output-watch-events", "--request-timeout=30s");
+        Assert.True(await watch.WaitForOutputAsync(l => l.Contains("phase-a", StringComparison.Ordinal), TimeSpan.FromSeconds(20)), watch.Dump());
+        await Eventually.Until(() => Task.FromResult(_server.Requests.Any(r => r.IsWatch && r.Resource == "dgonnodes" && r.Query.Contains("fieldSelector", StringComparison.Ordinal))), TimeSpan.FromSeconds(10), "kubectl opens a watch");
+        (await K("patch", "dgonnode", "phase-b", "--subresource=status", "--type=merge", "-p", "{\"status\":{\"phase\":\"Active\"}}")).EnsureSuccess("patch b active");
+        Assert.True(await watch.WaitForOutputAsync(l => System.Text.RegularExpressions.Regex.IsMatch(l, @"^ADDED\s+phase-b\s+Active"), TimeSpan.FromSeconds(20)), watch.Dump());
+        (await K("patch", "dgonnode", "phase-a", "--subresource=status", "--type=merge", "-p", "{\"status\":{\"phase\":\"Offline\"}}")).EnsureSuccess("patch a offline");
+        Assert.True(await watch.WaitForOutputAsync(l => System.Text.RegularExpressions.Regex.IsMatch(l, @"^DELETED\s+phase-a\s+"), TimeSpan.FromSeconds(20)), watch.Dump());
+    }
+
+    [Fact]
+    public async Task RegionAndQuarantinedLabelsSelectNodes()
+    {
+        (await K("apply", "-f", _kubectl.WriteFile("a.yaml", Manifests.DgonNode("eu-node", region: "eu-west", labels: "    region: eu-west\n    runtime: ollama\n")))).EnsureSuccess("apply eu");
+        (await K("apply", "-f", _kubectl.WriteFile("b.yaml", Manifests.DgonNode("us-node", region: "us-east", runtime: "vllm", labels: "    region: us-east\n    runtime: vllm\n    dgon.io/quarantined: \"true\"\n")))).EnsureSuccess("apply us");
+
+        Assert.Equal("dgonnode.dgon.io/eu-node", (await K("get", "dgn", "-l", "region=eu-west", "-o", "name")).EnsureSuccess("get -l region").Stdout.Trim());
+        Assert.Equal("dgonnode.dgon.io/us-node", (await K("get", "dgn", "-l", "runtime=vllm", "-o", "name")).EnsureSuccess("get -l runtime").Stdout.Trim());
+        Assert.Equal("dgonnode.dgon.io/us-node", (await K("get", "dgn", "-l", "dgon.io/quarantined=true", "-o", "name")).EnsureSuccess("get -l quarantined").Stdout.Trim());
+        Assert.Equal("dgonnode.dgon.io/eu-node", (await K("get", "dgn", "-l", "!dgon.io/quarantined", "-o", "name")).EnsureSuccess("get -l !quarantined").Stdout.Trim());
+        var table = (await K("get", "dgn", "-l", "region=eu-west")).EnsureSuccess("get table -l").Stdout;
+        Assert.Matches(@"eu-node\s+eu-west\s+ollama", table);
     }
 }

@@ -8,8 +8,9 @@ namespace Dgon.KubeTestServer;
 /// <summary>
 /// A minimal OpenAPI v3 surface: the <c>/openapi/v3</c> discovery document and, per group-version, operations for every
 /// served resource with <c>x-kubernetes-group-version-kind</c> and the query parameters (<c>fieldValidation</c>,
-/// <c>dryRun</c>, <c>fieldManager</c>) — what kubectl reads to decide on server-side field validation. Component
-/// schemas are not published (kubectl explain and client-side validation are not supported).
+/// <c>dryRun</c>, <c>fieldManager</c>) — what kubectl reads to decide on server-side field validation — and, for custom
+/// resources, the component schemas of <see cref="OpenApiSchemas"/> (what <c>kubectl explain</c> reads). Built-in
+/// types have no component schemas (kubectl explain of them is not supported).
 /// </summary>
 internal sealed partial class ApiServer
 {
@@ -53,8 +54,14 @@ internal sealed partial class ApiServer
     private JsonObject OpenApiDocument(string group, string version)
     {
         var paths = new JsonObject();
+        var schemas = new JsonObject();
         foreach (var t in Registry.All().Where(t => t.Group == group && t.Version == version))
         {
+            if (t.IsCustom)
+            {
+                OpenApiSchemas.AddCustomResource(schemas, t);
+            }
+
             var prefix = group.Length == 0 ? $"/api/{version}" : $"/apis/{group}/{version}";
             var scope = t.Namespaced ? "/namespaces/{namespace}" : "";
             paths[$"{prefix}{scope}/{t.Plural}/{{name}}"] = ItemPath(t, "");
@@ -70,7 +77,7 @@ internal sealed partial class ApiServer
             ["openapi"] = "3.0.0",
             ["info"] = new JsonObject { ["title"] = "Kubernetes", ["version"] = "v1.32.0" },
             ["paths"] = paths,
-            ["components"] = new JsonObject { ["schemas"] = new JsonObject() },
+            ["components"] = new JsonObject { ["schemas"] = schemas },
         };
     }
 

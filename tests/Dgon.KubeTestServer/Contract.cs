@@ -11,6 +11,14 @@ public sealed record KubeApiTestServerOptions
     /// <summary>When set, serve HTTPS with this certificate.</summary>
     public X509Certificate2? ServerCertificate { get; init; }
 
+    /// <summary>
+    /// The CA that issued <see cref="ServerCertificate"/> (e.g. <see cref="TestPkiSet.Ca"/>): sent in the TLS chain and
+    /// embedded by <see cref="KubeApiTestServer.WriteKubeconfig"/> as <c>certificate-authority-data</c>. Needed by the
+    /// official C# client (KubernetesClient), which rejects a kubeconfig whose CA is the server certificate itself;
+    /// kubectl accepts either.
+    /// </summary>
+    public X509Certificate2? ServerCertificateAuthority { get; init; }
+
     /// <summary>When set, a client certificate chained to this CA authenticates a request (401 otherwise).</summary>
     public X509Certificate2? ClientCertificateAuthority { get; init; }
 

@@ -74,6 +74,7 @@ public sealed class KubeApiTestServer : IAsyncDisposable
                     listen.UseHttps(new HttpsConnectionAdapterOptions
                     {
                         ServerCertificate = certificate,
+                        ServerCertificateChain = options.ServerCertificateAuthority is { } issuer ? [issuer] : null,
                         ClientCertificateMode = options.ClientCertificateAuthority is null ? ClientCertificateMode.NoCertificate : ClientCertificateMode.AllowCertificate,
                         ClientCertificateValidation = (_, _, _) => true,
                     });
@@ -226,7 +227,8 @@ public sealed class KubeApiTestServer : IAsyncDisposable
 
     /// <summary>
     /// Writes a kubeconfig (cluster, user and context named <c>dgon-test</c>) for kubectl and our client; returns <paramref name="path"/>.
-    /// Over HTTPS without <paramref name="certificateAuthorityPemPath"/> the server certificate itself is embedded as the trusted CA.
+    /// Over HTTPS without <paramref name="certificateAuthorityPemPath"/>, <see cref="KubeApiTestServerOptions.ServerCertificateAuthority"/>
+    /// (else the server certificate itself, which kubectl accepts but the official C# client does not) is embedded as the trusted CA.
     /// <paramref name="token"/> defaults to <see cref="KubeApiTestServerOptions.BearerToken"/>; with neither a token nor a client
     /// certificate the user gets the token <c>anonymous</c>, which a server without authentication ignores (the official
     /// client needs some credential in the kubeconfig user).
@@ -244,9 +246,9 @@ public sealed class KubeApiTestServer : IAsyncDisposable
         {
             sb.AppendLine($"    certificate-authority: {Quote(Path.GetFullPath(certificateAuthorityPemPath))}");
         }
-        else if (_options.ServerCertificate is { } serverCert)
+        else if ((_options.ServerCertificateAuthority ?? _options.ServerCertificate) is { } trusted)
         {
-            sb.AppendLine($"    certificate-authority-data: {Convert.ToBase64String(Encoding.ASCII.GetBytes(serverCert.ExportCertificatePem()))}");
+            sb.AppendLine($"    certificate-authority-data: {Convert.ToBase64String(Encoding.ASCII.GetBytes(trusted.ExportCertificatePem()))}");
         }
 
         sb.AppendLine("users:");

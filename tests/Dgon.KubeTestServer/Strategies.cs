@@ -390,9 +390,72 @@ internal static class Strategies
                 errors.Add(FieldError.Required($"spec.versions[{i}].name"));
             }
 
-            if (v?["schema"]?["openAPIV3Schema"] is not JsonObject)
+            if (v?["schema"]?["openAPIV3Schema"] is not JsonObject schema)
             {
                 errors.Add(FieldError.Required($"spec.versions[{i}].schema.openAPIV3Schema", "schemas are required"));
+            }
+            else if (v["selectableFields"] is JsonArray selectable)
+            {
+                ValidateSelectableFields(selectable, schema, $"spec.versions[{i}].selectableFields", errors);
+            }
+        }
+    }
+
+    /// <summary>
+    /// CRD <c>selectableFields</c> (apiextensions.k8s.io/v1, Kubernetes 1.31+): at most 8, no duplicates, each a simple
+    /// JSON path (<c>.a.b</c>) to a field of type string, integer or boolean outside metadata and outside arrays.
+    /// </summary>
+    private static void ValidateSelectableFields(JsonArray fields, JsonObject schema, string path, List<FieldError> errors)
+    {
+        if (fields.Count > 8)
+        {
+            errors.Add(FieldError.TooMany(path, fields.Count, 8));
+        }
+
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        for (var j = 0; j < fields.Count; j++)
+        {
+            var fieldPath = $"{path}[{j}].jsonPath";
+            var jsonPath = fields[j]?["jsonPath"].AsString() ?? "";
+            if (jsonPath.Length == 0)
+            {
+                errors.Add(FieldError.Required(fieldPath));
+                continue;
+            }
+
+            var value = JsonValue.Create(jsonPath);
+            var parts = jsonPath.Split('.');
+            if (parts[0].Length != 0 || parts.Skip(1).Any(p => p.Length == 0 || p.Any(c => c is '[' or ']' or '*' or '@' or '$' or ' ')))
+            {
+                errors.Add(FieldError.Invalid(fieldPath, value, "must be a simple json path"));
+                continue;
+            }
+
+            if (!seen.Add(jsonPath))
+            {
+                errors.Add(FieldError.Duplicate(fieldPath, value));
+                continue;
+            }
+
+            if (parts[1] == "metadata")
+            {
+                errors.Add(FieldError.Forbidden(fieldPath, "must not point to metadata"));
+                continue;
+            }
+
+            JsonObject? node = schema;
+            foreach (var part in parts.Skip(1))
+            {
+                node = node?["properties"]?[part] as JsonObject;
+            }
+
+            if (node is null)
+            {
+                errors.Add(FieldError.Invalid(fieldPath, value, "is an invalid path: the schema does not declare this field"));
+            }
+            else if (node.Str("type") is not ("string" or "integer" or "boolean"))
+            {
+                errors.Add(FieldError.Invalid(fieldPath, value, "must point to a field of type string, boolean or integer. Enum string fields and strings with formats are allowed."));
             }
         }
     }
