@@ -13,7 +13,9 @@ using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
-var builder = WebApplication.CreateBuilder(args);
+// appsettings.json (log levels) is read from the content root, the working directory by default: started from
+// anywhere else (e.g. `dotnet run --project ...` from the repository root), fall back to the build output beside the dll.
+var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = File.Exists("appsettings.json") ? null : AppContext.BaseDirectory });
 var options = OperatorOptions.FromConfiguration(builder.Configuration);
 if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(builder.Configuration["http_ports"]))
 {

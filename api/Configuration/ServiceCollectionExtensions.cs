@@ -112,8 +112,9 @@ public static partial class ServiceCollectionExtensions
         services.ConfigureHttpJsonOptions(json => json.SerializerOptions.TypeInfoResolverChain.Insert(0, DgonJsonContext.Default));
         services.AddProblemDetails(o => o.CustomizeProblemDetails = Problems.Customize);
         services.AddOpenApi();
+        // "database" marks the one check /readyz/without-database leaves out (the chart's readiness probe in Kubernetes mode).
         services.AddHealthChecks()
-            .AddDbContextCheck<DgonDbContext>("database", tags: ["ready"])
+            .AddDbContextCheck<DgonDbContext>("database", tags: ["ready", "database"])
             .AddCheck<NodeTrustHealthCheck>("node-trust", tags: ["ready"]);
         services.AddCors(cors => cors.AddPolicy(CorsPolicy, policy =>
         {
@@ -165,7 +166,11 @@ public static partial class ServiceCollectionExtensions
     [LoggerMessage(Level = LogLevel.Information, Message = "Database pool: up to {Pool} connections per replica; PostgreSQL allows {Available}: keep replicas × pool below that")]
     private static partial void LogPool(ILogger logger, int pool, int available);
 
-    /// <summary>Middleware and endpoints: errors as problem+json (503 when the database is down), CORS, health, <c>/metrics</c>, OpenAPI, v1 API.</summary>
+    /// <summary>
+    /// Middleware and endpoints: errors as problem+json (503 when the database is down), CORS, health (<c>/healthz</c>
+    /// alive; <c>/readyz</c> every check tagged "ready"; <c>/readyz/without-database</c> the same without the
+    /// PostgreSQL check), <c>/metrics</c>, OpenAPI, v1 API.
+    /// </summary>
     public static WebApplication MapDgonApi(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
@@ -188,6 +193,9 @@ public static partial class ServiceCollectionExtensions
 
         app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false }).WithTags("Health");
         app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready"), ResponseWriter = NodeTrustHealthCheck.WriteJsonAsync }).WithTags("Health");
+        // Kubernetes mode keeps nodes in the Kubernetes API: a PostgreSQL outage must not take every replica out of the
+        // Service (database-backed requests answer 503 problem+json meanwhile), so the chart probes this path.
+        app.MapHealthChecks("/readyz/without-database", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready") && !c.Tags.Contains("database"), ResponseWriter = NodeTrustHealthCheck.WriteJsonAsync }).WithTags("Health");
         app.MapOpenApi();
         app.MapPrometheusMetrics().WithTags("Health");
 

@@ -58,6 +58,8 @@ public sealed class ServiceTests(ApiFixture fx) : IClassFixture<ApiFixture>
             async () => (await api.Client.GetAsync("/readyz")).StatusCode == HttpStatusCode.ServiceUnavailable,
             TimeSpan.FromSeconds(30),
             "/readyz to report 503");
+        using var withoutDatabase = await api.Client.GetAsync("/readyz/without-database"); // the chart's probe: stays in the Service
+        Assert.Equal(HttpStatusCode.OK, withoutDatabase.StatusCode);
         using var heartbeat = await node.HeartbeatAsync(ready: true);
         await Json.AssertProblemAsync(heartbeat, 503, "unavailable");
         Assert.NotNull(heartbeat.Headers.RetryAfter);

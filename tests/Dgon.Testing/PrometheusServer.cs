@@ -136,7 +136,7 @@ public sealed class PrometheusServer : IAsyncDisposable
     }
 }
 
-/// <summary><c>promtool check metrics</c> (Debian's <c>/usr/bin/promtool</c>): the exposition format lint.</summary>
+/// <summary><c>promtool</c> (Debian's <c>/usr/bin/promtool</c>): the exposition-format lint and the rule-file (PromQL) check.</summary>
 public static class Promtool
 {
     /// <summary>Where promtool is expected (override with <c>PROMTOOL</c>).</summary>
@@ -144,15 +144,38 @@ public static class Promtool
 
     /// <summary>Feeds <paramref name="exposition"/> to <c>promtool check metrics</c>.</summary>
     /// <returns>Exit code (0 = clean) and everything promtool printed.</returns>
-    /// <exception cref="InvalidOperationException">promtool is missing or did not finish in 60 s.</exception>
-    public static async Task<(int ExitCode, string Output)> CheckMetricsAsync(string exposition)
+    /// <exception cref="InvalidOperationException">promtool is missing or did not finish in 60 s (it is killed then).</exception>
+    public static Task<(int ExitCode, string Output)> CheckMetricsAsync(string exposition) => RunAsync(["check", "metrics"], exposition);
+
+    /// <summary>
+    /// Writes <paramref name="rulesYaml"/> (a Prometheus rule file) to a temporary folder of its own, runs
+    /// <c>promtool check rules</c> on it and deletes the folder.
+    /// </summary>
+    /// <returns>Exit code (0 = every expression parses) and everything promtool printed.</returns>
+    /// <exception cref="InvalidOperationException">promtool is missing or did not finish in 60 s (it is killed then).</exception>
+    public static async Task<(int ExitCode, string Output)> CheckRulesAsync(string rulesYaml)
+    {
+        var dir = Directory.CreateTempSubdirectory("dgon-promtool-");
+        try
+        {
+            var file = Path.Combine(dir.FullName, "rules.yaml");
+            await File.WriteAllTextAsync(file, rulesYaml);
+            return await RunAsync(["check", "rules", file], null);
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    private static async Task<(int ExitCode, string Output)> RunAsync(string[] args, string? stdin)
     {
         if (!File.Exists(Binary))
         {
-            throw new InvalidOperationException($"{Binary} is missing: apt-get install prometheus (see .ci/run)");
+            throw new InvalidOperationException($"{Binary} is missing: apt-get install prometheus (see .ci/run), or set PROMTOOL to its path");
         }
 
-        using var process = System.Diagnostics.Process.Start(new ProcessStartInfo(Binary, ["check", "metrics"])
+        using var process = System.Diagnostics.Process.Start(new ProcessStartInfo(Binary, args)
         {
             RedirectStandardInput = true,
             RedirectStandardOutput = true,
@@ -161,10 +184,23 @@ public static class Promtool
         })!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
-        await process.StandardInput.WriteAsync(exposition);
+        if (stdin is not null)
+        {
+            await process.StandardInput.WriteAsync(stdin);
+        }
+
         process.StandardInput.Close();
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await process.WaitForExitAsync(cts.Token);
+        try
+        {
+            await process.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw new InvalidOperationException($"promtool {string.Join(' ', args)} did not finish within 60 s");
+        }
+
         return (process.ExitCode, await stdout + await stderr);
     }
 }

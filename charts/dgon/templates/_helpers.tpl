@@ -76,6 +76,18 @@ app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 {{- end -}}
 
 {{/*
+Reference of a third-party image (values with repository, tag and optional digest): "{repository}:{tag}", or
+"{repository}:{tag}@{digest}" when a digest is set (the runtime then pulls by digest; the tag is informative).
+*/}}
+{{- define "dgon.externalImage" -}}
+{{- if .digest -}}
+{{- printf "%s:%s@%s" .repository (toString .tag) .digest -}}
+{{- else -}}
+{{- printf "%s:%s" .repository (toString .tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
 Optional pod spec fields: imagePullSecrets and scheduling (nodeSelector, tolerations, affinity, topology spread,
 priority class) from the component's values (or .values). Without an explicit affinity, podAntiAffinityPreset "soft"
 prefers other nodes and zones. Call as: with include ... | trim, so that nothing at all is written when empty.
@@ -135,9 +147,14 @@ priorityClassName: {{ . }}
   mountPath: /tmp
 {{- end -}}
 
-{{/* "true" when the ServiceMonitor is rendered: enabled and the cluster serves the monitoring.coreos.com/v1 kind. */}}
+{{/*
+"true" when the ServiceMonitor is rendered: enabled and the cluster serves monitoring.coreos.com/v1. Helm's capability
+list holds both "group/version" and "group/version/Kind" for a live cluster, but only what --api-versions names
+offline (Argo CD, helm template): either form counts.
+*/}}
 {{- define "dgon.serviceMonitorRendered" -}}
-{{- if and .Values.metrics.serviceMonitor.enabled (.Capabilities.APIVersions.Has "monitoring.coreos.com/v1/ServiceMonitor") -}}
+{{- $api := .Capabilities.APIVersions -}}
+{{- if and .Values.metrics.serviceMonitor.enabled (or ($api.Has "monitoring.coreos.com/v1") ($api.Has "monitoring.coreos.com/v1/ServiceMonitor")) -}}
 true
 {{- end -}}
 {{- end -}}

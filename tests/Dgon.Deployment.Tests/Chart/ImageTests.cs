@@ -84,4 +84,41 @@ public sealed class ImageTests
         Assert.StartsWith("mirror.example.com/busybox:", Str(AllContainers(PodSpecOf(chart.Get("Pod", Names.TestPod))!).Single()["image"]), StringComparison.Ordinal);
         Assert.Equal("docker.io/library/postgres:15", Str(Container(Helm.Template().Get("StatefulSet", Names.Postgresql), "postgresql")["image"]));
     }
+
+    private const string BusyboxDigest = "sha256:73aaf090f3d85aa34ee199857f03fa3a95c8ede2ffd4cc2cdb5b94e566b11662";
+
+    [Fact]
+    public void Third_party_images_are_pulled_by_digest_when_one_is_set()
+    {
+        var digest = "sha256:" + new string('a', 64);
+        var chart = Helm.Template("--set", "postgresql.bundled.image.digest=" + digest, "--set", "tests.image.digest=");
+
+        Assert.Equal("docker.io/library/postgres:15@" + digest, Str(Container(chart.Get("StatefulSet", Names.Postgresql), "postgresql")["image"]));
+        Assert.Equal("docker.io/library/busybox:1.36.1", Str(AllContainers(PodSpecOf(chart.Get("Pod", Names.TestPod))!).Single()["image"]));
+        // The version label keeps the tag.
+        Assert.Equal("15", Str(chart.Get("StatefulSet", Names.Postgresql)["metadata"]!["labels"]!["app.kubernetes.io/version"]));
+    }
+
+    [Fact]
+    public void The_test_image_is_pinned_by_default_and_the_floating_postgres_tag_is_not()
+    {
+        var chart = Helm.Template();
+
+        // busybox:1.36.1's image index on Docker Hub; postgres:15 moves with each minor release, so its digest is the
+        // operator's to pin (postgresql.bundled.image.digest).
+        Assert.Equal("docker.io/library/busybox:1.36.1@" + BusyboxDigest, Str(AllContainers(PodSpecOf(chart.Get("Pod", Names.TestPod))!).Single()["image"]));
+        Assert.Equal("docker.io/library/postgres:15", Str(Container(chart.Get("StatefulSet", Names.Postgresql), "postgresql")["image"]));
+    }
+
+    [Theory]
+    [InlineData("postgresql.bundled.image.digest=sha256:abc")]
+    [InlineData("postgresql.bundled.image.digest=73aaf090f3d85aa34ee199857f03fa3a95c8ede2ffd4cc2cdb5b94e566b11662")]
+    [InlineData("tests.image.digest=sha256:73AAF090F3D85AA34EE199857F03FA3A95C8EDE2FFD4CC2CDB5B94E566B11662")]
+    public void A_malformed_digest_fails(string set)
+    {
+        var result = Helm.TryTemplate("--set", set);
+
+        Assert.NotEqual(0, result.ExitCode);
+        Assert.Contains("/image/digest", result.Stderr, StringComparison.Ordinal);
+    }
 }

@@ -18,6 +18,7 @@ public sealed class KubeVersionTests
         ["Role"] = "rbac.authorization.k8s.io/v1",
         ["RoleBinding"] = "rbac.authorization.k8s.io/v1",
         ["Ingress"] = "networking.k8s.io/v1",
+        ["NetworkPolicy"] = "networking.k8s.io/v1",
         ["PodDisruptionBudget"] = "policy/v1",
         ["ServiceMonitor"] = "monitoring.coreos.com/v1",
         ["CustomResourceDefinition"] = "apiextensions.k8s.io/v1",

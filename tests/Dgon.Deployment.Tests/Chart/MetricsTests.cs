@@ -33,6 +33,22 @@ public sealed class MetricsTests
     }
 
     [Fact]
+    public void Service_monitor_is_rendered_when_only_the_group_version_is_known()
+    {
+        // Helm's capabilities hold "monitoring.coreos.com/v1" for a live cluster's discovery and for
+        // `--api-versions monitoring.coreos.com/v1` (Argo CD, offline renders), not always the kind string.
+        var chart = Helm.Template("--api-versions", "monitoring.coreos.com/v1");
+
+        var monitor = Assert.Single(chart.OfKind("ServiceMonitor"));
+        Assert.Equal("monitoring.coreos.com/v1", Str(monitor["apiVersion"]));
+        var annotations = PodTemplateMetadata(chart.Get("Deployment", Names.Api))["annotations"]!.AsObject();
+        Assert.DoesNotContain(annotations, a => a.Key.StartsWith("prometheus.io/", StringComparison.Ordinal));
+
+        // Another version of the group is not enough.
+        Assert.Empty(Helm.Template("--api-versions", "monitoring.coreos.com/v1alpha1").OfKind("ServiceMonitor"));
+    }
+
+    [Fact]
     public void Service_monitor_takes_extra_labels_for_the_prometheus_selector()
     {
         var monitor = Assert.Single(Helm.Production().OfKind("ServiceMonitor"));

@@ -65,11 +65,11 @@ public sealed class PodSecurityTests
     }
 
     [Theory]
-    [InlineData(Names.Api, "api", 8001, "/healthz", "/readyz", true)]
-    [InlineData(Names.Operator, "operator", 8002, "/healthz", "/readyz", true)]
-    [InlineData(Names.Dashboard, "dashboard", 3000, "/healthz", "/healthz", false)]
+    [InlineData(Names.Api, "api", 8001, "/healthz", "/readyz/without-database", 120)]
+    [InlineData(Names.Operator, "operator", 8002, "/healthz", "/readyz", 120)]
+    [InlineData(Names.Dashboard, "dashboard", 3000, "/healthz", "/healthz", 60)]
     public void App_containers_probe_the_right_paths_on_their_http_port(
-        string name, string container, long port, string liveness, string readiness, bool startup)
+        string name, string container, long port, string liveness, string readiness, long startupSeconds)
     {
         var c = Container(Helm.Template().Get("Deployment", name), container);
         var ports = c["ports"]!.AsArray();
@@ -78,20 +78,37 @@ public sealed class PodSecurityTests
 
         AssertHttpProbe(c, "livenessProbe", liveness);
         AssertHttpProbe(c, "readinessProbe", readiness);
-        if (startup)
-        {
-            // The api and operator migrate the database before serving: the startup probe covers that time.
-            AssertHttpProbe(c, "startupProbe", "/healthz");
-            var probe = c["startupProbe"]!;
-            Assert.True(probe["periodSeconds"]!.GetValue<long>() * probe["failureThreshold"]!.GetValue<long>() >= 120);
-        }
-        else
-        {
-            Assert.Null(c["startupProbe"]);
-        }
+        // Liveness and readiness wait for the startup probe: the api and operator migrate the database before
+        // serving (at least 2 minutes allowed), the dashboard only starts (at least 1 minute).
+        AssertHttpProbe(c, "startupProbe", "/healthz");
+        var probe = c["startupProbe"]!;
+        Assert.True(probe["periodSeconds"]!.GetValue<long>() * probe["failureThreshold"]!.GetValue<long>() >= startupSeconds);
 
         Assert.Equal($"http://+:{port}", Str(Env(c, "ASPNETCORE_URLS")["value"]));
         Assert.Equal("0", Str(Env(c, "DOTNET_EnableDiagnostics")["value"]));
+    }
+
+    [Fact]
+    public void Api_readiness_leaves_postgresql_out_while_the_helm_test_still_checks_it()
+    {
+        // Kubernetes mode: nodes live in the Kubernetes API, so a PostgreSQL outage must not empty the API Service;
+        // /readyz/without-database is every ready check but the database's (api/Configuration).
+        var chart = Helm.Template();
+        var api = Container(chart.Get("Deployment", Names.Api), "api");
+        Assert.Equal("kubernetes", Str(Env(api, "DGON_REGISTRY")["value"]));
+        AssertHttpProbe(api, "readinessProbe", "/readyz/without-database");
+
+        var script = Str(AllContainers(PodSpecOf(chart.Get("Pod", Names.TestPod))!).Single()["command"]![2])!;
+        Assert.Contains("-O - http://dgon-api:8001/readyz\n", script, StringComparison.Ordinal); // the full check, database included
+    }
+
+    [Fact]
+    public void Dashboard_startup_probe_is_configurable()
+    {
+        var probe = Container(Helm.Template("--set", "dashboard.startupProbe.failureThreshold=90").Get("Deployment", Names.Dashboard), "dashboard")["startupProbe"]!;
+
+        Assert.Equal(90, probe["failureThreshold"]!.GetValue<long>());
+        Assert.Equal(2, probe["periodSeconds"]!.GetValue<long>());
     }
 
     [Fact]

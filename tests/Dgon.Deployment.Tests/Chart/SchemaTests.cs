@@ -19,6 +19,13 @@ public sealed class SchemaTests
     [InlineData("api.rateLimits.enabled=sometimes", "/api/rateLimits/enabled")]
     [InlineData("admin.existingSecret=Not_A_Name", "/admin/existingSecret")]
     [InlineData("admin.existingSecretKey=", "/admin/existingSecretKey")]
+    [InlineData("networkPolicy.enabled=yes", "/networkPolicy/enabled")]
+    [InlineData("networkPolicy.kubeApiServer.cidrs[0]=apiserver", "/networkPolicy/kubeApiServer/cidrs/0")]
+    [InlineData("networkPolicy.kubeApiServer.ports[0]=70000", "/networkPolicy/kubeApiServer/ports/0")]
+    [InlineData("networkPolicy.externalPostgresql.port=0", "/networkPolicy/externalPostgresql/port")]
+    [InlineData("networkPolicy.api.from[0].ipBlock.cidr=10.0.0.0", "/networkPolicy/api/from/0/ipBlock/cidr")]
+    [InlineData("networkPolicy.dashboard.startupProbe=1", "/networkPolicy/dashboard")]
+    [InlineData("dashboard.startupProbe.failureThreshold=0", "/dashboard/startupProbe/failureThreshold")]
     public void A_wrong_value_fails_and_the_error_names_it(string set, string path)
     {
         var result = Helm.TryTemplate("--set", set);
@@ -41,6 +48,10 @@ public sealed class SchemaTests
     [InlineData("ingress.api.allowInsecureHTTP=true", "'allowInsecureHTTP'")]
     [InlineData("ingress.api.tls.allowInsecureHttp=true", "'allowInsecureHttp'")]
     [InlineData("ingress.dashboard.allowInsecureHttp=true", "'allowInsecureHttp'")]
+    [InlineData("networkPolicy.enable=false", "'enable'")]
+    [InlineData("networkPolicy.api.from[0].podselector.matchLabels.app=x", "'podselector'")]
+    [InlineData("networkPolicy.dns.to[0].namespaceSelector.matchLabel.a=b", "'matchLabel'")]
+    [InlineData("tests.image.sha=abc", "'sha'")]
     public void An_unknown_key_fails_and_the_error_names_it(string set, string key)
     {
         var result = Helm.TryTemplate("--set", set);
@@ -58,6 +69,17 @@ public sealed class SchemaTests
         Assert.Equal("http://json-schema.org/draft-07/schema#", (string?)schema["$schema"]);
         Assert.False((bool)schema["additionalProperties"]!);
         Assert.Equal(["bundled", "external"], schema["properties"]!["postgresql"]!["properties"]!["mode"]!["enum"]!.AsArray().Select(v => (string?)v));
+    }
+
+    [Fact]
+    public void A_network_policy_peer_with_an_ip_block_and_a_selector_fails()
+    {
+        var result = Helm.TryTemplate(
+            "--set", "networkPolicy.api.from[0].ipBlock.cidr=10.0.0.0/8",
+            "--set", "networkPolicy.api.from[0].podSelector.matchLabels.app=x");
+
+        Assert.NotEqual(0, result.ExitCode);
+        Assert.Contains("/networkPolicy/api/from/0", result.Stderr, StringComparison.Ordinal);
     }
 
     [Fact]

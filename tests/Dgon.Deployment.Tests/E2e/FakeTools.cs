@@ -1,8 +1,8 @@
 namespace Dgon.Deployment.Tests.E2e;
 
 /// <summary>
-/// Stand-ins for docker, k3d, helm, kubectl and curl, so that the whole of k3d.sh can run here (no Docker engine,
-/// no cluster). Each call is appended to a log ("tool arg arg …"); answers follow the real tools' output formats.
+/// Stand-ins for docker, k3d, helm, kubectl and curl, so that the whole of k3d.sh runs without a Docker engine or
+/// a cluster. Each call is appended to a log ("tool arg arg …"); answers follow the real tools' output formats.
 /// FAKE_FAIL (space-separated) switches on failures: docker-info, helm-install, node-pending, two-leaders,
 /// agent-exited, cluster-exists, admin-secret-missing, join-token-denied (the POST answers 401), join-token-empty
 /// (201 without a token). The fake `docker run` fetches OLLAMA_URL/api/tags the way the agent would and logs

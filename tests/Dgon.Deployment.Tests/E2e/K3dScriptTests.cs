@@ -4,7 +4,7 @@ using System.Text.RegularExpressions;
 namespace Dgon.Deployment.Tests.E2e;
 
 /// <summary>
-/// tests/e2e/k3d.sh. Here (no Docker engine) the real script must take its skip path: exit 0, say so, create
+/// tests/e2e/k3d.sh. Without a Docker engine the real script must take its skip path: exit 0, say so, create
 /// nothing. The rest of the script runs against fake docker/k3d/helm/kubectl/curl (the stub Ollama is real), which
 /// checks the order of the steps, the arguments, the metric checks and the clean-up on each failure path.
 /// </summary>

@@ -163,7 +163,7 @@ public sealed record Stage(Instruction From, IReadOnlyList<Instruction> Instruct
 }
 
 /// <summary>
-/// A small Dockerfile reader for tests (no Dockerfile library can be restored here): comment lines, parser
+/// A small Dockerfile reader for tests: comment lines, parser
 /// directives and empty lines are dropped, lines ending in the escape character '\' are joined with the next one
 /// (comment and empty lines inside a continuation are skipped, as BuildKit does), then instructions are grouped
 /// into stages at each FROM. Heredocs (<c>RUN &lt;&lt;EOF</c>) and a custom <c># escape=</c> are not supported and

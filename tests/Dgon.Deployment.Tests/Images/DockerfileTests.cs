@@ -4,7 +4,7 @@ namespace Dgon.Deployment.Tests.Images;
 
 /// <summary>
 /// The four Dockerfiles against the contract (ports, user, runtime images, assemblies) and against the repository
-/// (COPY sources, the .dockerignore context, the ProjectReference closure). Images cannot be built here; these
+/// (COPY sources, the .dockerignore context, the ProjectReference closure). The tests build no image; these
 /// checks catch what would break a build or a pod without one.
 /// </summary>
 public sealed class DockerfileTests
