@@ -325,6 +325,10 @@ http://localhost:3000
 {{- if and .Values.ingress.dashboard.enabled (not .Values.dashboard.enabled) -}}
 {{- fail "ingress.dashboard.enabled is true but dashboard.enabled is false: enable the dashboard or disable its ingress" -}}
 {{- end -}}
+{{- $life := .Values.lifecycle -}}
+{{- if gt (mul 2 (int $life.statusRefreshSeconds)) (int $life.heartbeatGraceSeconds) -}}
+{{- fail (printf "lifecycle.statusRefreshSeconds (%v) must be at most half of lifecycle.heartbeatGraceSeconds (%v): the recorded last heartbeat may lag the real one by the refresh interval, and a healthy node must never look overdue" $life.statusRefreshSeconds $life.heartbeatGraceSeconds) -}}
+{{- end -}}
 {{- $api := .Values.ingress.api -}}
 {{- if and $api.enabled (not $api.tls.enabled) (not $api.allowInsecureHttp) -}}
 {{- fail "ingress.api.enabled is true but ingress.api.tls.enabled is false: registration returns each node's token in the response, so over plain HTTP anyone on the path can read it. Turn TLS on (ingress.api.tls.enabled=true and a TLS Secret in ingress.api.tls.secretName, filled by cert-manager or created with kubectl create secret tls), disable the ingress (ingress.api.enabled=false), or, where the HTTP hop cannot be observed (a local test cluster, TLS terminated in front of the ingress controller), set ingress.api.allowInsecureHttp=true" -}}

@@ -29,7 +29,7 @@ public sealed class EnvTests
         Assert.Equal("kubernetes", Str(Env(api, "DGON_REGISTRY")["value"]));
         AssertFieldRef(api, "DGON_NAMESPACE", "metadata.namespace");
         Assert.Equal("30", Str(Env(api, "DGON_HEARTBEAT_GRACE_SECONDS")["value"]));
-        Assert.Equal("30", Str(Env(api, "DGON_STATUS_REFRESH_SECONDS")["value"]));
+        Assert.Equal("10", Str(Env(api, "DGON_STATUS_REFRESH_SECONDS")["value"]));
         Assert.Equal("5", Str(Env(api, "DGON_AUTH_FAILURE_THRESHOLD")["value"]));
         Assert.Equal("600", Str(Env(api, "DGON_AUTH_FAILURE_WINDOW_SECONDS")["value"]));
         Assert.Equal("http://localhost:3000", Str(Env(api, "CORS_ORIGIN")["value"]));
@@ -82,8 +82,20 @@ public sealed class EnvTests
         foreach (var container in new[] { Api(chart), Operator(chart) })
         {
             Assert.Equal("45", Str(Env(container, "DGON_HEARTBEAT_GRACE_SECONDS")["value"]));
-            Assert.Equal("20", Str(Env(container, "DGON_STATUS_REFRESH_SECONDS")["value"]));
         }
+
+        // The refresh interval is the API's alone (one writer of lastHeartbeatTime); the operator does not read it.
+        Assert.Equal("20", Str(Env(Api(chart), "DGON_STATUS_REFRESH_SECONDS")["value"]));
+        Assert.DoesNotContain(Operator(chart)["env"]!.AsArray(), e => Str(e!["name"]) == "DGON_STATUS_REFRESH_SECONDS");
+    }
+
+    [Fact]
+    public void A_refresh_interval_over_half_the_grace_period_is_refused()
+    {
+        var result = Helm.TryTemplate("--set", "lifecycle.heartbeatGraceSeconds=30", "--set", "lifecycle.statusRefreshSeconds=16");
+        Assert.NotEqual(0, result.ExitCode);
+        Assert.Contains("at most half of lifecycle.heartbeatGraceSeconds", result.Stderr, StringComparison.Ordinal);
+        Assert.Equal(0, Helm.TryTemplate("--set", "lifecycle.heartbeatGraceSeconds=30", "--set", "lifecycle.statusRefreshSeconds=15").ExitCode);
     }
 
     [Fact]

@@ -70,7 +70,7 @@ public sealed class FakeTools
               exit 1
             fi
             printf '%s' '@ADMIN_TOKEN_BASE64@' ;;
-          *"get dgonnode e2e-node-1 "*) if failing node-pending; then printf pending; else printf active; fi ;;
+          *"get dgonnode e2e-node-1 "*) if failing node-pending; then printf Pending; else printf Active; fi ;;
           *"get endpointslices"*"service-name=dgon-operator "*) printf 'dgon-operator-5d8f-aaaaa\ndgon-operator-5d8f-bbbbb\n' ;;
           *"get endpointslices"*"service-name=dgon-api "*) printf 'dgon-api-7c9b-ccccc\ndgon-api-7c9b-ddddd\n' ;;
           *"pods/dgon-operator-5d8f-aaaaa:8002/proxy/metrics")

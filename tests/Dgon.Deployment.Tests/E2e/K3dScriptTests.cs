@@ -248,7 +248,7 @@ public sealed partial class K3dScriptTests : IDisposable
         var result = await _run.RunAsync(Env(fakes, fail: "node-pending", waitSeconds: 3), Deadline);
 
         Assert.Equal(1, result.ExitCode);
-        Assert.Contains("FAILED: timed out after 3 s waiting for DgonNode e2e-node-1 to reach phase active", result.Stderr, StringComparison.Ordinal);
+        Assert.Contains("FAILED: timed out after 3 s waiting for DgonNode e2e-node-1 to reach phase Active", result.Stderr, StringComparison.Ordinal);
         Assert.Contains("| fake agent log line", result.Stdout, StringComparison.Ordinal); // the agent's logs are shown
         var calls = fakes.Calls;
         Assert.True(fakes.IndexOf($"docker rm -f -v {Cluster}-agent") < fakes.IndexOf($"k3d cluster delete {Cluster}"));
