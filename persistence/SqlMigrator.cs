@@ -11,8 +11,7 @@ namespace Dgon.Persistence;
 /// its own transaction, recording them in <c>schema_migrations (version, name, checksum, applied_at)</c>.
 /// </summary>
 /// <remarks>
-/// The smallest honest replacement for EF Core migrations, whose design-time package cannot be restored here
-/// (PLATFORM.md). Concurrent starters are serialised by a PostgreSQL advisory lock. An applied script whose
+/// SQL-first migrations (reviewable plain SQL, applied at start-up by every component). Concurrent starters are serialised by a PostgreSQL advisory lock. An applied script whose
 /// checksum changed is an error: migrations are append-only.
 /// </remarks>
 public sealed partial class SqlMigrator(string connectionString, ILogger<SqlMigrator> logger)

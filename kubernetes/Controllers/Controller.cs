@@ -30,8 +30,7 @@ public readonly record struct ReconcileResult(TimeSpan? RequeueAfter)
 }
 
 /// <summary>
-/// Drives observed state towards desired state for one object (controller-runtime's Reconciler; a small stand-in
-/// for KubeOps' <c>IEntityController</c>, which cannot be restored here). Must be idempotent and level-based: read the
+/// Drives observed state towards desired state for one object (controller-runtime's Reconciler). Must be idempotent and level-based: read the
 /// current object (e.g. from the informer cache), act, return. Throwing requeues the request with exponential backoff.
 /// </summary>
 /// <typeparam name="T">The object type.</typeparam>
@@ -89,8 +88,7 @@ public static class ControllerMetrics
 }
 
 /// <summary>
-/// A runnable controller (controller-runtime's <c>Controller</c> / KubeOps' operator loop; a small stand-in, as those
-/// cannot be restored here, that an adapter over the official libraries could implement).
+/// A runnable controller (controller-runtime's <c>Controller</c>; KubernetesClient has none).
 /// </summary>
 public interface IController
 {
@@ -99,8 +97,7 @@ public interface IController
 }
 
 /// <summary>
-/// An <see cref="IController"/> (controller-runtime semantics; a small stand-in for KubeOps' operator loop, which cannot be restored
-/// here): registers an informer handler that enqueues the <c>namespace/name</c> key on add, update and delete,
+/// An <see cref="IController"/> (controller-runtime semantics): registers an informer handler that enqueues the <c>namespace/name</c> key on add, update and delete,
 /// waits for the informer's sync, and runs <see cref="ControllerOptions.Workers"/> workers over a
 /// <see cref="RateLimitingQueue{TKey}"/>. A reconcile that throws is logged and requeued with exponential backoff
 /// (<c>AddRateLimited</c>); one that succeeds resets the backoff (<c>Forget</c>) and, when it asks, is requeued after

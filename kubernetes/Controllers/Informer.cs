@@ -20,8 +20,8 @@ public interface IInformerHandler<in T>
 }
 
 /// <summary>
-/// A list-watch cache of one resource (client-go's SharedIndexInformer / KubeOps' watcher; a small stand-in, as those
-/// cannot be restored here, behind an interface the official client's informer could implement).
+/// A list-watch cache of one resource (client-go's SharedIndexInformer; KubernetesClient has no informer, so this one
+/// is ours, on the library's list and watch through <see cref="IListerWatcher{T}"/>).
 /// </summary>
 /// <typeparam name="T">The object type.</typeparam>
 public interface IInformer<T>

@@ -4,8 +4,7 @@ namespace Dgon.Kubernetes.Controllers;
 /// A work queue with client-go <c>workqueue</c> guarantees: duplicates collapse (a key waits in the queue at most once),
 /// a key is never handed to two workers at once (a key re-added while it is being processed is marked dirty and
 /// queued again only after <see cref="Done"/>), delayed adds (<see cref="AddAfter"/>) and per-key rate-limited adds
-/// (<see cref="AddRateLimited"/>). A small stand-in for client-go's RateLimitingInterface / KubeOps' queue (which
-/// cannot be restored here).
+/// (<see cref="AddRateLimited"/>). client-go's RateLimitingInterface; KubernetesClient has no work queue.
 /// </summary>
 /// <typeparam name="TKey">The key type (usually <c>namespace/name</c> strings).</typeparam>
 public interface IRateLimitingQueue<TKey>

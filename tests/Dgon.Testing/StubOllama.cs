@@ -6,7 +6,7 @@ using Microsoft.Extensions.Logging;
 namespace Dgon.Testing;
 
 /// <summary>
-/// A stand-in for Ollama (which cannot run here): a real HTTP server on loopback answering <c>GET /api/tags</c> with
+/// A stand-in for Ollama (no model runtime in tests; see ../shared/PLATFORM.md): a real HTTP server on loopback answering <c>GET /api/tags</c> with
 /// <c>{"models":[{name, model, modified_at, size, digest}, …]}</c> like Ollama does.
 /// </summary>
 public sealed class StubOllama : IAsyncDisposable
