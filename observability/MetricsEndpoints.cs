@@ -1,14 +1,15 @@
-using Dgon.Observability.Exposition;
+using System.Reflection;
 using Dgon.Observability.Nodes;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Prometheus;
 
 namespace Dgon.Observability;
 
-/// <summary>Registration of the metrics exporter and the <c>GET /metrics</c> endpoint for the API and the operator.</summary>
+/// <summary>Registration of the host's metrics (<see cref="HostMetrics"/>) and the <c>GET /metrics</c> endpoint for the API and the operator.</summary>
 public static class MetricsEndpoints
 {
     /// <summary>
@@ -19,48 +20,58 @@ public static class MetricsEndpoints
     public static IReadOnlyList<string> PlatformMeters { get; } = ["Microsoft.AspNetCore.Hosting", "System.Runtime"];
 
     /// <summary>
-    /// Registers the <see cref="IMetricsExporter"/> (a <see cref="PrometheusExporter"/>) for <paramref name="meterNames"/>
-    /// plus <see cref="PlatformMeters"/>; every registered <see cref="IScrapeHook"/> runs before each scrape.
+    /// Registers the host's <see cref="HostMetrics"/> (a singleton) exporting <paramref name="meterNames"/> plus
+    /// <see cref="PlatformMeters"/> and <c>dgon_build_info</c> for <paramref name="component"/>.
     /// </summary>
-    public static IServiceCollection AddPrometheusMetrics(this IServiceCollection services, params string[] meterNames)
+    /// <param name="services">The host's services.</param>
+    /// <param name="component"><c>api</c> or <c>operator</c> (the <c>component</c> label of <c>dgon_build_info</c>).</param>
+    /// <param name="assembly">The component's assembly, whose informational version is the <c>version</c> label.</param>
+    /// <param name="meterNames">The component's meters.</param>
+    public static IServiceCollection AddPrometheusMetrics(this IServiceCollection services, string component, Assembly assembly, params string[] meterNames)
     {
         ArgumentNullException.ThrowIfNull(services);
+        ArgumentException.ThrowIfNullOrEmpty(component);
+        ArgumentNullException.ThrowIfNull(assembly);
         services.AddMetrics();
-        services.TryAddSingleton<IMetricsExporter>(sp => new PrometheusExporter(
+        services.TryAddSingleton(sp => new HostMetrics(
+            component,
+            assembly,
             [.. meterNames, .. PlatformMeters],
-            sp.GetServices<IScrapeHook>(),
             sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()));
         return services;
     }
 
     /// <summary>
-    /// Registers the node gauges (<see cref="NodeGauges"/>, meter <see cref="NodeGauges.MeterName"/>) fed by
-    /// <typeparamref name="TSource"/>; call before the exporter is first resolved. The caller includes
-    /// <see cref="NodeGauges.MeterName"/> in <see cref="AddPrometheusMetrics"/>.
+    /// Registers the node gauges (<see cref="NodeGauges"/>, prometheus-net gauges refreshed before each scrape) fed by
+    /// <typeparamref name="TSource"/>; they are created by <see cref="MapPrometheusMetrics"/>.
     /// </summary>
     public static IServiceCollection AddNodeGauges<TSource>(this IServiceCollection services)
         where TSource : class, INodeSnapshotSource
     {
         ArgumentNullException.ThrowIfNull(services);
         services.TryAddSingleton<INodeSnapshotSource, TSource>();
-        services.AddSingleton<NodeGauges>();
-        services.AddSingleton<IScrapeHook>(sp => sp.GetRequiredService<NodeGauges>());
+        services.TryAddSingleton<NodeGauges>();
         return services;
     }
 
     /// <summary>
-    /// Maps <c>GET /metrics</c> (Prometheus text format 0.0.4) and creates the exporter now, so measurements are
-    /// counted from start-up rather than from the first scrape.
+    /// Maps <c>GET /metrics</c> with prometheus-net's <c>MapMetrics</c> over the host's registry (Prometheus text format
+    /// 0.0.4 only: OpenMetrics negotiation is off, as before), and creates the metrics now, so measurements are counted
+    /// from start-up rather than from the first scrape. No authentication, like the health endpoints.
     /// </summary>
     public static IEndpointConventionBuilder MapPrometheusMetrics(this IEndpointRouteBuilder app, string pattern = "/metrics")
     {
         ArgumentNullException.ThrowIfNull(app);
-        var exporter = app.ServiceProvider.GetRequiredService<IMetricsExporter>();
-        return app.MapGet(pattern, async (HttpContext context) =>
-        {
-            context.Response.ContentType = exporter.ContentType;
-            context.Response.Headers.CacheControl = "no-store";
-            await exporter.WriteAsync(context.Response.Body, context.RequestAborted);
-        }).ExcludeFromDescription();
+        var metrics = app.ServiceProvider.GetRequiredService<HostMetrics>();
+        _ = app.ServiceProvider.GetService<NodeGauges>(); // registers its before-collect callback
+        return app.MapMetrics(
+                settings =>
+                {
+                    settings.Registry = metrics.Registry;
+                    settings.EnableOpenMetrics = false;
+                },
+                pattern)
+            .WithMetadata(new HttpMethodMetadata([HttpMethods.Get]))
+            .ExcludeFromDescription();
     }
 }

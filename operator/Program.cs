@@ -3,7 +3,6 @@ using Dgon.Domain.Ports;
 using Dgon.Kubernetes;
 using Dgon.Kubernetes.Controllers;
 using Dgon.Observability;
-using Dgon.Observability.Nodes;
 using Dgon.Operator.Configuration;
 using Dgon.Operator.Observability;
 using Dgon.Operator.Reconciliation;
@@ -36,7 +35,7 @@ services.AddScoped<INodeMirror, PostgresNodeMirror>();
 services.AddSingleton<OperatorState>();
 services.AddSingleton<OperatorMetrics>();
 services.AddNodeGauges<InformerNodeSnapshot>();
-services.AddPrometheusMetrics(OperatorMetrics.MeterName, ControllerMetrics.MeterName, NodeGauges.MeterName);
+services.AddPrometheusMetrics("operator", typeof(OperatorMetrics).Assembly, OperatorMetrics.MeterName, ControllerMetrics.MeterName);
 services.AddHostedService<OperatorHost>();
 services.AddHealthChecks().Add(new HealthCheckRegistration(
     "operator",
@@ -48,7 +47,7 @@ var app = builder.Build();
 app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false });
 app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready"), ResponseWriter = OperatorHealthCheck.WriteAsync });
 app.MapPrometheusMetrics();
-_ = app.Services.GetRequiredService<OperatorMetrics>(); // instruments exist from start-up (dgon_operator_leader 0 on standbys)
+_ = app.Services.GetRequiredService<OperatorMetrics>(); // series exist from start-up (dgon_operator_leader 0 on standbys, error counters at 0)
 await app.RunAsync();
 
 /// <summary>Ready once migrations are applied; reports whether this replica leads (standbys are ready too).</summary>

@@ -101,13 +101,13 @@ public static partial class ServiceCollectionExtensions
             // Node state lives here in standalone mode, so the API exports the node gauges (in Kubernetes mode the
             // leading operator does, from its DgonNode cache).
             services.AddNodeGauges<StandaloneNodeSnapshot>();
-            services.AddPrometheusMetrics(ApiMetrics.MeterName, Dgon.Observability.Nodes.NodeGauges.MeterName);
         }
         else
         {
             services.AddKubernetesRegistry(options.Kubernetes);
-            services.AddPrometheusMetrics(ApiMetrics.MeterName);
         }
+
+        services.AddPrometheusMetrics("api", typeof(ApiMetrics).Assembly, ApiMetrics.MeterName);
 
         services.ConfigureHttpJsonOptions(json => json.SerializerOptions.TypeInfoResolverChain.Insert(0, DgonJsonContext.Default));
         services.AddProblemDetails(o => o.CustomizeProblemDetails = Problems.Customize);
@@ -198,6 +198,7 @@ public static partial class ServiceCollectionExtensions
         app.MapHealthChecks("/readyz/without-database", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready") && !c.Tags.Contains("database"), ResponseWriter = NodeTrustHealthCheck.WriteJsonAsync }).WithTags("Health");
         app.MapOpenApi();
         app.MapPrometheusMetrics().WithTags("Health");
+        _ = app.Services.GetRequiredService<ApiMetrics>(); // its series exist (at 0) from start-up
 
         app.MapNodesApi();
         app.MapReceiptsApi();

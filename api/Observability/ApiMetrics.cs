@@ -10,7 +10,9 @@ namespace Dgon.Api.Observability;
 /// (receipts only: same id and content again) | unauthorized | forbidden | conflict | rate_limited | invalid | unavailable | error;
 /// <c>dgon_hmac_failures_total{reason}</c> with reason = missing_headers | invalid_timestamp | stale_timestamp |
 /// unknown_node | bad_signature (seed 000's authentication steps) | replayed | secret_unreadable (issue 9). <c>dgon_kubernetes_status_writes_total{reason}</c>
-/// is counted by the Kubernetes-mode registry on the same meter.
+/// is counted by the Kubernetes-mode registry on the same meter. Every series of these three counters exists from
+/// start-up with value 0 (<see cref="Results"/> × <see cref="HmacReasons"/>), so <c>rate()</c> and <c>increase()</c>
+/// in alert rules see a first failure instead of a series that appears with it.
 /// </summary>
 public sealed class ApiMetrics
 {
@@ -20,20 +22,46 @@ public sealed class ApiMetrics
     /// <summary>Outcome of a request whose response was 200 for an already stored receipt.</summary>
     public const string Duplicate = "duplicate";
 
+    /// <summary>Every <c>result</c> of <c>dgon_receipts_total</c> (<c>dgon_heartbeats_total</c>: all but <see cref="Duplicate"/>).</summary>
+    public static readonly IReadOnlyList<string> Results = ["accepted", Duplicate, "unauthorized", "forbidden", "conflict", "rate_limited", "invalid", "unavailable", "error"];
+
+    /// <summary>Every <c>reason</c> of <c>dgon_hmac_failures_total</c>, in the order of <see cref="NodeAuthResult"/>.</summary>
+    public static readonly IReadOnlyList<NodeAuthResult> HmacReasons =
+    [
+        NodeAuthResult.MissingHeaders, NodeAuthResult.InvalidTimestamp, NodeAuthResult.StaleTimestamp, NodeAuthResult.UnknownNode,
+        NodeAuthResult.BadSignature, NodeAuthResult.Replayed, NodeAuthResult.SecretUnreadable,
+    ];
+
     private const string OutcomeItem = "dgon.outcome";
 
     private readonly Counter<long> _heartbeats;
     private readonly Counter<long> _receipts;
     private readonly Counter<long> _hmacFailures;
 
-    /// <summary>Creates the counters on the API's meter.</summary>
-    public ApiMetrics(IMeterFactory meters)
+    /// <summary>Creates the counters on the API's meter, each known series at 0.</summary>
+    /// <param name="meters">The host's meter factory.</param>
+    /// <param name="exporter">The host's exporter: taken so that it listens before the zeros below are added.</param>
+    public ApiMetrics(IMeterFactory meters, Dgon.Observability.HostMetrics exporter)
     {
         ArgumentNullException.ThrowIfNull(meters);
+        ArgumentNullException.ThrowIfNull(exporter);
         var meter = meters.Create(MeterName);
         _heartbeats = meter.CreateCounter<long>("dgon_heartbeats_total", description: "Heartbeat requests by result.");
         _receipts = meter.CreateCounter<long>("dgon_receipts_total", description: "Receipt submissions by result.");
         _hmacFailures = meter.CreateCounter<long>("dgon_hmac_failures_total", description: "Node requests refused by HMAC authentication, by reason.");
+        foreach (var result in Results)
+        {
+            _receipts.Add(0, new KeyValuePair<string, object?>("result", result));
+            if (result != Duplicate)
+            {
+                _heartbeats.Add(0, new KeyValuePair<string, object?>("result", result));
+            }
+        }
+
+        foreach (var reason in HmacReasons)
+        {
+            _hmacFailures.Add(0, new KeyValuePair<string, object?>("reason", ReasonLabel(reason)));
+        }
     }
 
     /// <summary>Counts one heartbeat request.</summary>
@@ -44,7 +72,9 @@ public sealed class ApiMetrics
 
     /// <summary>Counts one authentication failure.</summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="reason"/> is <see cref="NodeAuthResult.Ok"/>.</exception>
-    public void HmacFailure(NodeAuthResult reason) => _hmacFailures.Add(1, new KeyValuePair<string, object?>("reason", reason switch
+    public void HmacFailure(NodeAuthResult reason) => _hmacFailures.Add(1, new KeyValuePair<string, object?>("reason", ReasonLabel(reason)));
+
+    private static string ReasonLabel(NodeAuthResult reason) => reason switch
     {
         NodeAuthResult.MissingHeaders => "missing_headers",
         NodeAuthResult.InvalidTimestamp => "invalid_timestamp",
@@ -54,7 +84,7 @@ public sealed class ApiMetrics
         NodeAuthResult.Replayed => "replayed",
         NodeAuthResult.SecretUnreadable => "secret_unreadable",
         _ => throw new ArgumentOutOfRangeException(nameof(reason), reason, "not a failure"),
-    }));
+    };
 
     /// <summary>Overrides the status-derived outcome of the current request (e.g. <see cref="Duplicate"/>).</summary>
     public static void SetOutcome(HttpContext context, string outcome)

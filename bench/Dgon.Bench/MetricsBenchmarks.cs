@@ -3,7 +3,6 @@ using BenchmarkDotNet.Attributes;
 using Dgon.Domain.Nodes;
 using Dgon.Domain.Ports;
 using Dgon.Observability;
-using Dgon.Observability.Exposition;
 using Dgon.Observability.Nodes;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -12,7 +11,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace Dgon.Bench;
 
 /// <summary>
-/// The Prometheus exporter (issue 4): one <c>/metrics</c> scrape with N nodes (8 series per node: 4 phases, last
+/// The metrics exporter (prometheus-net over the host's registry, issue 4): one <c>/metrics</c> scrape with N nodes (8 series per node: 4 phases, last
 /// heartbeat, GPU, memory, p95), and the cost a counter increment pays while the exporter listens (every heartbeat
 /// pays it once).
 /// </summary>
@@ -20,7 +19,7 @@ namespace Dgon.Bench;
 public class MetricsBenchmarks
 {
     private ServiceProvider _services = null!;
-    private IMetricsExporter _exporter = null!;
+    private HostMetrics _metrics = null!;
     private Counter<long> _counter = null!;
 
     /// <summary>Nodes in the snapshot.</summary>
@@ -46,9 +45,10 @@ public class MetricsBenchmarks
         services.AddSingleton(typeof(ILogger<>), typeof(NullLogger<>));
         services.AddSingleton<INodeSnapshotSource>(new FixedFleet(fleet));
         services.AddNodeGauges<FixedFleet>();
-        services.AddPrometheusMetrics("Bench", NodeGauges.MeterName);
+        services.AddPrometheusMetrics("bench", typeof(MetricsBenchmarks).Assembly, "Bench");
         _services = services.BuildServiceProvider();
-        _exporter = _services.GetRequiredService<IMetricsExporter>();
+        _metrics = _services.GetRequiredService<HostMetrics>();
+        _services.GetRequiredService<NodeGauges>();
         _counter = _services.GetRequiredService<IMeterFactory>().Create("Bench").CreateCounter<long>("bench_heartbeats_total");
     }
 
@@ -58,7 +58,7 @@ public class MetricsBenchmarks
 
     /// <summary>One full scrape written to a null stream.</summary>
     [Benchmark]
-    public Task Scrape() => _exporter.WriteAsync(Stream.Null, CancellationToken.None);
+    public Task Scrape() => _metrics.Registry.CollectAndExportAsTextAsync(Stream.Null, CancellationToken.None);
 
     /// <summary>One counter increment with one tag (as <c>dgon_heartbeats_total{result}</c>).</summary>
     [Benchmark]

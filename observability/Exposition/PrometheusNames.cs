@@ -101,39 +101,6 @@ public static class PrometheusNames
         _ => value.ToString() ?? string.Empty,
     };
 
-    /// <summary>Writes a label value escaped for the text format (<c>\</c>, <c>"</c> and line feed).</summary>
-    public static void AppendEscapedLabelValue(StringBuilder builder, string value)
-    {
-        ArgumentNullException.ThrowIfNull(builder);
-        ArgumentNullException.ThrowIfNull(value);
-        foreach (var c in value)
-        {
-            _ = c switch
-            {
-                '\\' => builder.Append(@"\\"),
-                '"' => builder.Append("\\\""),
-                '\n' => builder.Append(@"\n"),
-                _ => builder.Append(c),
-            };
-        }
-    }
-
-    /// <summary>HELP text escaped for the text format (<c>\</c> and line feed).</summary>
-    public static string EscapeHelp(string help)
-    {
-        ArgumentNullException.ThrowIfNull(help);
-        return help.Replace("\\", @"\\", StringComparison.Ordinal).Replace("\n", @"\n", StringComparison.Ordinal);
-    }
-
-    /// <summary>A sample value: shortest round-trip form, <c>+Inf</c>, <c>-Inf</c>, <c>NaN</c>.</summary>
-    public static string FormatValue(double value) => value switch
-    {
-        double.PositiveInfinity => "+Inf",
-        double.NegativeInfinity => "-Inf",
-        double.NaN => "NaN",
-        _ => value.ToString("R", CultureInfo.InvariantCulture),
-    };
-
     private static string UnitSuffix(string? unit, PrometheusType type) => unit switch
     {
         null or "" => string.Empty,

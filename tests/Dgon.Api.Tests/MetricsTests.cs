@@ -34,6 +34,40 @@ public sealed class MetricsTests(ApiFixture fx) : IClassFixture<ApiFixture>
     }
 
     [Fact]
+    public async Task A_fresh_api_exports_every_known_counter_series_at_zero_and_its_build_info()
+    {
+        await using var api = await ApiHost.StartAsync(new ApiHostOptions { DatabaseUrl = await fx.Postgres.CreateDatabaseAsync() });
+
+        var text = await api.Client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+        var m = Exposition.Parse(text);
+
+        string[] results = ["accepted", "unauthorized", "forbidden", "conflict", "rate_limited", "invalid", "unavailable", "error"];
+        foreach (var result in (string[])[.. results, "duplicate"])
+        {
+            Assert.Equal(0, Assert.Single(m.Find("dgon_receipts_total", ("result", result))).Value);
+        }
+
+        foreach (var result in results)
+        {
+            Assert.Equal(0, Assert.Single(m.Find("dgon_heartbeats_total", ("result", result))).Value);
+        }
+
+        foreach (var reason in new[] { "missing_headers", "invalid_timestamp", "stale_timestamp", "unknown_node", "bad_signature", "replayed", "secret_unreadable" })
+        {
+            Assert.Equal(0, Assert.Single(m.Find("dgon_hmac_failures_total", ("reason", reason))).Value);
+        }
+
+        var info = Assert.Single(m.Find("dgon_build_info"));
+        Assert.Equal(1, info.Value);
+        Assert.Equal("api", info.Labels["component"]);
+        Assert.False(string.IsNullOrEmpty(info.Labels["version"]));
+        Assert.StartsWith(".NET ", info.Labels["runtime"], StringComparison.Ordinal);
+        Assert.Contains(m.Samples, s => s.Name.StartsWith("dotnet_gc_", StringComparison.Ordinal)); // System.Runtime meter
+        var (exitCode, lint) = await Promtool.CheckMetricsAsync(text);
+        Assert.True(exitCode == 0, $"promtool check metrics: {lint}\n{text}");
+    }
+
+    [Fact]
     public async Task Heartbeats_receipts_and_hmac_failures_are_counted_by_result_and_reason()
     {
         var node = await TestNode.RegisterAsync(fx.Client, ApiFixture.NewNodeId("count"));

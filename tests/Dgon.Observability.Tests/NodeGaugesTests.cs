@@ -1,19 +1,19 @@
 using Dgon.Domain.Nodes;
 using Dgon.Domain.Ports;
-using Dgon.Observability.Exposition;
 using Dgon.Observability.Nodes;
 using Dgon.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
+using Scrape = Dgon.Testing.Exposition;
 
 namespace Dgon.Observability.Tests;
 
-/// <summary>The node gauges through the real exporter and DI registration, fed by an in-memory source.</summary>
+/// <summary>The node gauges through prometheus-net and the DI registration, fed by an in-memory source.</summary>
 public sealed class NodeGaugesTests : IAsyncDisposable
 {
     private readonly FakeSource _source = new();
     private readonly ServiceProvider _services;
-    private readonly IMetricsExporter _exporter;
+    private readonly HostMetrics _metrics;
 
     public NodeGaugesTests()
     {
@@ -21,19 +21,17 @@ public sealed class NodeGaugesTests : IAsyncDisposable
         services.AddSingleton(typeof(Microsoft.Extensions.Logging.ILogger<>), typeof(NullLogger<>));
         services.AddSingleton<INodeSnapshotSource>(_source);
         services.AddNodeGauges<FakeSource>();
-        services.AddPrometheusMetrics(NodeGauges.MeterName);
+        services.AddPrometheusMetrics("test", typeof(NodeGaugesTests).Assembly);
         _services = services.BuildServiceProvider();
-        _exporter = _services.GetRequiredService<IMetricsExporter>();
+        _metrics = _services.GetRequiredService<HostMetrics>();
+        _services.GetRequiredService<NodeGauges>();
     }
 
     public async ValueTask DisposeAsync() => await _services.DisposeAsync();
 
-    private async Task<string> ScrapeAsync()
-    {
-        using var output = new MemoryStream();
-        await _exporter.WriteAsync(output, CancellationToken.None);
-        return System.Text.Encoding.UTF8.GetString(output.ToArray());
-    }
+    private Task<string> ScrapeAsync() => _metrics.CollectAsync();
+
+    private async Task<Scrape> ParsedAsync() => Scrape.Parse(await ScrapeAsync());
 
     private static NodeRecord Node(string id, NodePhase phase, NodeMetrics? metrics = null, DateTimeOffset? lastHeartbeat = null) => new()
     {
@@ -52,13 +50,16 @@ public sealed class NodeGaugesTests : IAsyncDisposable
     {
         _source.Nodes = [Node("mac-1", NodePhase.Active)];
 
-        var text = await ScrapeAsync();
+        var m = await ParsedAsync();
 
-        Assert.Contains("dgon_node_status{node=\"mac-1\",phase=\"active\",region=\"eu-central\",runtime=\"ollama\"} 1\n", text, StringComparison.Ordinal);
+        var labels = new[] { ("node", "mac-1"), ("region", "eu-central"), ("runtime", "ollama") };
+        Assert.Equal(1, Assert.Single(m.Find("dgon_node_status", [.. labels, ("phase", "active")])).Value);
         foreach (var other in new[] { "pending", "offline", "quarantine" })
         {
-            Assert.Contains($"dgon_node_status{{node=\"mac-1\",phase=\"{other}\",region=\"eu-central\",runtime=\"ollama\"}} 0\n", text, StringComparison.Ordinal);
+            Assert.Equal(0, Assert.Single(m.Find("dgon_node_status", [.. labels, ("phase", other)])).Value);
         }
+
+        Assert.Equal(4, m.Find("dgon_node_status").Count());
     }
 
     [Fact]
@@ -71,16 +72,16 @@ public sealed class NodeGaugesTests : IAsyncDisposable
             Node("bare", NodePhase.Pending, NodeMetrics.None, null),
         ];
 
-        var text = await ScrapeAsync();
+        var m = await ParsedAsync();
 
-        const string Labels = "{node=\"full\",region=\"eu-central\",runtime=\"ollama\"}";
-        Assert.Contains($"dgon_node_gpu_utilization_ratio{Labels} 0.4\n", text, StringComparison.Ordinal);
-        Assert.Contains($"dgon_node_memory_used_bytes{Labels} 6000000000\n", text, StringComparison.Ordinal);
-        Assert.Contains($"dgon_node_latency_p95_seconds{Labels} 0.32\n", text, StringComparison.Ordinal);
-        Assert.Contains($"dgon_node_last_heartbeat_timestamp_seconds{Labels} 1763700000.25\n", text, StringComparison.Ordinal);
-        var bareLines = text.Split('\n').Where(l => l.Contains("node=\"bare\"", StringComparison.Ordinal)).ToList();
-        Assert.Equal(4, bareLines.Count); // only its four dgon_node_status series
-        Assert.All(bareLines, l => Assert.StartsWith("dgon_node_status{", l, StringComparison.Ordinal));
+        var labels = new[] { ("node", "full"), ("region", "eu-central"), ("runtime", "ollama") };
+        Assert.Equal(0.4, Assert.Single(m.Find("dgon_node_gpu_utilization_ratio", labels)).Value);
+        Assert.Equal(6e9, Assert.Single(m.Find("dgon_node_memory_used_bytes", labels)).Value);
+        Assert.Equal(0.32, Assert.Single(m.Find("dgon_node_latency_p95_seconds", labels)).Value);
+        Assert.Equal(1763700000.25, Assert.Single(m.Find("dgon_node_last_heartbeat_timestamp_seconds", labels)).Value);
+        var bare = m.Samples.Where(s => s.Labels.GetValueOrDefault("node") == "bare").ToList();
+        Assert.Equal(4, bare.Count); // only its four dgon_node_status series
+        Assert.All(bare, s => Assert.Equal("dgon_node_status", s.Name));
     }
 
     [Fact]
@@ -88,39 +89,41 @@ public sealed class NodeGaugesTests : IAsyncDisposable
     {
         _source.Nodes = [Node("a", NodePhase.Active), Node("b", NodePhase.Active), Node("c", NodePhase.Offline)];
 
-        var text = await ScrapeAsync();
+        var m = await ParsedAsync();
 
-        Assert.Contains("dgon_nodes{phase=\"active\"} 2\n", text, StringComparison.Ordinal);
-        Assert.Contains("dgon_nodes{phase=\"offline\"} 1\n", text, StringComparison.Ordinal);
-        Assert.Contains("dgon_nodes{phase=\"pending\"} 0\n", text, StringComparison.Ordinal);
-        Assert.Contains("dgon_nodes{phase=\"quarantine\"} 0\n", text, StringComparison.Ordinal);
+        Assert.Equal(2, Assert.Single(m.Find("dgon_nodes", ("phase", "active"))).Value);
+        Assert.Equal(1, Assert.Single(m.Find("dgon_nodes", ("phase", "offline"))).Value);
+        Assert.Equal(0, Assert.Single(m.Find("dgon_nodes", ("phase", "pending"))).Value);
+        Assert.Equal(0, Assert.Single(m.Find("dgon_nodes", ("phase", "quarantine"))).Value);
     }
 
     [Fact]
     public async Task A_deleted_node_disappears_from_the_next_scrape()
     {
-        _source.Nodes = [Node("gone", NodePhase.Active, new NodeMetrics(0.1, 1, 10)), Node("kept", NodePhase.Active)];
-        Assert.Contains("node=\"gone\"", await ScrapeAsync(), StringComparison.Ordinal);
+        _source.Nodes = [Node("gone", NodePhase.Active, new NodeMetrics(0.1, 1, 10), DateTimeOffset.UtcNow), Node("kept", NodePhase.Active)];
+        Assert.Equal(8, (await ParsedAsync()).Samples.Count(s => s.Labels.GetValueOrDefault("node") == "gone")); // 4 status + 4 values
 
         _source.Nodes = [Node("kept", NodePhase.Active)];
-        var after = await ScrapeAsync();
+        var after = await ParsedAsync();
 
-        Assert.DoesNotContain("node=\"gone\"", after, StringComparison.Ordinal);
-        Assert.Contains("node=\"kept\"", after, StringComparison.Ordinal);
+        Assert.DoesNotContain(after.Samples, s => s.Labels.GetValueOrDefault("node") == "gone");
+        Assert.Equal(4, after.Samples.Count(s => s.Labels.GetValueOrDefault("node") == "kept"));
+        Assert.Equal(1, Assert.Single(after.Find("dgon_nodes", ("phase", "active"))).Value);
     }
 
     [Fact]
     public async Task No_snapshot_or_a_failing_source_exports_no_node_series_and_the_scrape_still_succeeds()
     {
         _source.Nodes = null; // e.g. a standby operator
-        var standby = await ScrapeAsync();
-        Assert.DoesNotContain("dgon_node", standby, StringComparison.Ordinal);
+        var standby = await ParsedAsync();
+        Assert.DoesNotContain(standby.Samples, s => s.Name.StartsWith("dgon_node", StringComparison.Ordinal));
 
         _source.Nodes = [Node("x", NodePhase.Active)];
-        await ScrapeAsync();
+        Assert.Contains((await ParsedAsync()).Samples, s => s.Name.StartsWith("dgon_node", StringComparison.Ordinal));
         _source.Failure = new InvalidOperationException("database down");
-        var failed = await ScrapeAsync();
-        Assert.DoesNotContain("dgon_node", failed, StringComparison.Ordinal);
+        var failed = await ParsedAsync();
+        Assert.DoesNotContain(failed.Samples, s => s.Name.StartsWith("dgon_node", StringComparison.Ordinal));
+        Assert.Contains(failed.Samples, s => s.Name == HostMetrics.BuildInfoName); // the scrape itself succeeded
     }
 
     [Fact]

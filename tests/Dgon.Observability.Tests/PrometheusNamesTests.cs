@@ -28,23 +28,6 @@ public sealed class PrometheusNamesTests
     [InlineData("a:b", "a_b")]
     public void Label_names_are_sanitised(string key, string expected) => Assert.Equal(expected, PrometheusNames.LabelName(key));
 
-    [Theory]
-    [InlineData(0.25, "0.25")]
-    [InlineData(1e-5, "1E-05")]
-    [InlineData(6e9, "6000000000")]
-    [InlineData(double.PositiveInfinity, "+Inf")]
-    [InlineData(double.NegativeInfinity, "-Inf")]
-    [InlineData(double.NaN, "NaN")]
-    public void Values_use_invariant_round_trip_text(double value, string expected) => Assert.Equal(expected, PrometheusNames.FormatValue(value));
-
-    [Fact]
-    public void Label_values_escape_backslash_quote_and_newline()
-    {
-        var builder = new System.Text.StringBuilder();
-        PrometheusNames.AppendEscapedLabelValue(builder, "a\\b\"c\nd");
-        Assert.Equal("a\\\\b\\\"c\\nd", builder.ToString());
-    }
-
     [Fact]
     public void Tag_values_are_rendered_in_the_invariant_culture()
     {

@@ -101,6 +101,18 @@ public sealed class MetricsTests(KubernetesModeFixture fx, ITestOutputHelper out
         var op = await Exposition.ScrapeAsync(Http, fx.Operator.BaseAddress);
         Assert.Contains(op.Samples, s => s.Name == "dgon_reconcile_duration_seconds_bucket");
         Assert.Equal(1, op.Sum("dgon_operator_leader"));
+        Assert.Single(op.Find("dgon_reconcile_errors_total", ("controller", "dgonnode"))); // exists from start-up, at 0 until an error
+
+        var api = await Exposition.ScrapeAsync(Http, fx.Api.BaseAddress);
+        Assert.Single(api.Find("dgon_receipts_total", ("result", "error")));
+        foreach (var (component, exposition) in new[] { ("api", api), ("operator", op) })
+        {
+            var info = Assert.Single(exposition.Find("dgon_build_info"));
+            Assert.Equal(1, info.Value);
+            Assert.Equal(component, info.Labels["component"]);
+            Assert.False(string.IsNullOrEmpty(info.Labels["version"]));
+            Assert.StartsWith(".NET ", info.Labels["runtime"], StringComparison.Ordinal);
+        }
     }
 
     private async Task UntilAsync(PrometheusServer prometheus, Func<Task<bool>> condition, string what)
