@@ -30,10 +30,10 @@ public sealed class ControllerTests(ITestOutputHelper output)
     {
         await using var c = await Cluster.StartAsync();
         var ct = Cluster.Timeout(40);
-        var informer = new Informer<DgonNode>(c.Client, KubeResources.DgonNodes, "default", new InformerOptions(), XunitLogger.For(output, "informer"));
+        var informer = new Informer<DgonNode>(ListerWatchers.DgonNodes(c.Client, "default"), new InformerOptions(), TestLog.For(output, "informer"));
         var reconciler = new ScriptedReconciler((req, n) => req.Name == "flaky" && n <= 3 ? throw new InvalidOperationException("boom " + n) : ReconcileResult.Done);
         var controller = new Controller<DgonNode>(informer, reconciler,
-            new ControllerOptions { Name = "test-flaky", Workers = 2, BaseRetryDelay = TimeSpan.FromMilliseconds(100) }, XunitLogger.For(output, "controller"), TimeProvider.System);
+            new ControllerOptions { Name = "test-flaky", Workers = 2, BaseRetryDelay = TimeSpan.FromMilliseconds(100) }, TestLog.For(output, "controller"), TimeProvider.System);
 
         var measurements = new ConcurrentBag<(string Instrument, string? Result, double Value)>();
         using var listener = new MeterListener();
@@ -72,8 +72,8 @@ public sealed class ControllerTests(ITestOutputHelper output)
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var runInformer = informer.RunAsync(stop.Token);
         var runController = controller.RunAsync(stop.Token);
-        await c.Client.CreateAsync(KubeResources.DgonNodes, Cluster.Node("flaky"), ct);
-        await c.Client.CreateAsync(KubeResources.DgonNodes, Cluster.Node("fine"), ct);
+        await c.Client.CreateDgonNodeAsync(Cluster.Node("flaky"), ct);
+        await c.Client.CreateDgonNodeAsync(Cluster.Node("fine"), ct);
 
         await Eventually.Until(() => Task.FromResult(reconciler.Count("default/flaky") >= 4 && reconciler.Count("default/fine") >= 1), Wait, "flaky reconciled 4 times");
         await Task.Delay(500, ct);
@@ -105,7 +105,7 @@ public sealed class ControllerTests(ITestOutputHelper output)
     {
         await using var c = await Cluster.StartAsync();
         var ct = Cluster.Timeout(40);
-        var informer = new Informer<DgonNode>(c.Client, KubeResources.DgonNodes, "default", new InformerOptions(), XunitLogger.For(output, "informer"));
+        var informer = new Informer<DgonNode>(ListerWatchers.DgonNodes(c.Client, "default"), new InformerOptions(), TestLog.For(output, "informer"));
         var seenMissing = 0;
         var reconciler = new ScriptedReconciler((req, n) =>
         {
@@ -116,19 +116,19 @@ public sealed class ControllerTests(ITestOutputHelper output)
 
             return req.Name == "periodic" && n < 3 ? ReconcileResult.RequeueAt(TimeSpan.FromMilliseconds(200)) : ReconcileResult.Done;
         });
-        var controller = new Controller<DgonNode>(informer, reconciler, new ControllerOptions { Name = "test-requeue" }, XunitLogger.For(output, "controller"));
-        await c.Client.CreateAsync(KubeResources.DgonNodes, Cluster.Node("periodic"), ct);
-        await c.Client.CreateAsync(KubeResources.DgonNodes, Cluster.Node("doomed"), ct);
+        var controller = new Controller<DgonNode>(informer, reconciler, new ControllerOptions { Name = "test-requeue" }, TestLog.For(output, "controller"));
+        await c.Client.CreateDgonNodeAsync(Cluster.Node("periodic"), ct);
+        await c.Client.CreateDgonNodeAsync(Cluster.Node("doomed"), ct);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var runInformer = informer.RunAsync(stop.Token);
         var runController = controller.RunAsync(stop.Token);
 
         await Eventually.Until(() => Task.FromResult(reconciler.Count("default/periodic") >= 3), Wait, "periodic requeued twice");
         await Eventually.Until(() => Task.FromResult(reconciler.Count("default/doomed") >= 1), Wait, "doomed reconciled");
-        await c.Client.DeleteAsync(KubeResources.DgonNodes, "default", "doomed", null, ct);
+        await c.Client.DeleteDgonNodeAsync("default", "doomed", null, null, ct);
         await Eventually.Until(() => Task.FromResult(Volatile.Read(ref seenMissing) >= 1), Wait, "reconcile after delete with the object gone");
         var before = reconciler.Count("default/periodic");
-        await c.Client.PatchAsync(KubeResources.DgonNodes, "default", "periodic", new System.Text.Json.Nodes.JsonObject { ["spec"] = new System.Text.Json.Nodes.JsonObject { ["quarantine"] = true } }, ct);
+        await c.Client.PatchDgonNodeAsync("default", "periodic", new System.Text.Json.Nodes.JsonObject { ["spec"] = new System.Text.Json.Nodes.JsonObject { ["quarantine"] = true } }, ct);
         await Eventually.Until(() => Task.FromResult(reconciler.Count("default/periodic") > before), Wait, "update enqueues");
         Assert.Equal(0, controller.ErrorsTotal);
         await stop.CancelAsync();

@@ -2,6 +2,7 @@ using System.Text;
 using Dgon.Domain.Auth;
 using Dgon.Kubernetes.Enrollment;
 using Dgon.Testing;
+using k8s;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Dgon.Kubernetes.Tests;
@@ -15,10 +16,10 @@ public sealed class JoinTokenStoreTests
     private const string Ns = "default";
     private static readonly DateTimeOffset Start = new(2026, 11, 21, 10, 0, 0, TimeSpan.Zero);
 
-    private static KubernetesJoinTokenStore Store(IKubeClient client, TimeProvider? clock = null) =>
+    private static KubernetesJoinTokenStore Store(IKubernetes client, TimeProvider? clock = null) =>
         new(client, new KubeNamespace(Ns), clock ?? TimeProvider.System, NullLogger<KubernetesJoinTokenStore>.Instance);
 
-    private static string Data(Secret s, string key) => Encoding.UTF8.GetString(s.Data![key]);
+    private static string Data(V1Secret s, string key) => Encoding.UTF8.GetString(s.Data![key]);
 
     [Fact]
     public async Task Create_stores_the_secret_only_hashed_and_each_registration_takes_one_use()
@@ -36,7 +37,7 @@ public sealed class JoinTokenStoreTests
         Assert.Equal(0, record.Uses);
         Assert.Equal("rack 7", record.Description);
 
-        var secret = await c.Client.GetAsync(KubeResources.Secrets, Ns, "dgon-join-token-" + token.Id, ct);
+        var secret = await c.Client.CoreV1.ReadNamespacedSecretAsync("dgon-join-token-" + token.Id, Ns, cancellationToken: ct);
         Assert.Equal("dgon.io/join-token", secret.Type);
         Assert.Equal(token.Id, Data(secret, "token-id"));
         Assert.Equal(JoinTokens.HashSecret(token.Secret), Data(secret, "token-secret-sha256"));
@@ -50,7 +51,7 @@ public sealed class JoinTokenStoreTests
         Assert.Equal(JoinTokenCheck.UsedUp, await store.TryConsumeAsync(token, "eu-west", ct));
         var listed = Assert.Single(await store.ListAsync(ct));
         Assert.Equal(2, listed.Uses);
-        Assert.Equal("2", (await c.Client.GetAsync(KubeResources.Secrets, Ns, "dgon-join-token-" + token.Id, ct)).Metadata.Annotations!["dgon.io/uses"]);
+        Assert.Equal("2", (await c.Client.CoreV1.ReadNamespacedSecretAsync("dgon-join-token-" + token.Id, Ns, cancellationToken: ct)).Metadata.Annotations!["dgon.io/uses"]);
     }
 
     [Fact]
@@ -88,11 +89,11 @@ public sealed class JoinTokenStoreTests
         var (_, regional) = await store.CreateAsync(new JoinTokenSpec(TimeSpan.FromDays(1), null, null, "eu-west"), ct);
 
         Assert.True(await store.RevokeAsync(revoked.Id, ct));
-        var revokedAt = (await c.Client.GetAsync(KubeResources.Secrets, Ns, "dgon-join-token-" + revoked.Id, ct)).Metadata.Annotations!["dgon.io/revoked-at"];
+        var revokedAt = (await c.Client.CoreV1.ReadNamespacedSecretAsync("dgon-join-token-" + revoked.Id, Ns, cancellationToken: ct)).Metadata.Annotations!["dgon.io/revoked-at"];
         Assert.Equal("2026-11-21T10:00:00Z", revokedAt);
         clock.Advance(TimeSpan.FromMinutes(5));
         Assert.True(await store.RevokeAsync(revoked.Id, ct)); // again: the first time stands
-        Assert.Equal(revokedAt, (await c.Client.GetAsync(KubeResources.Secrets, Ns, "dgon-join-token-" + revoked.Id, ct)).Metadata.Annotations!["dgon.io/revoked-at"]);
+        Assert.Equal(revokedAt, (await c.Client.CoreV1.ReadNamespacedSecretAsync("dgon-join-token-" + revoked.Id, Ns, cancellationToken: ct)).Metadata.Annotations!["dgon.io/revoked-at"]);
         Assert.False(await store.RevokeAsync("zzzzzz", ct));
         Assert.False(await store.RevokeAsync("NOT-AN-ID", ct));
 
@@ -109,12 +110,12 @@ public sealed class JoinTokenStoreTests
         Assert.Equal(JoinTokenCheck.Malformed, await store.TryConsumeAsync(new JoinTokenCredential("abc123", "short"), "eu-west", ct));
 
         // A Secret of another type with the same name is not a join token, whatever it holds.
-        await c.Client.CreateAsync(KubeResources.Secrets, new Secret
+        await c.Client.CoreV1.CreateNamespacedSecretAsync(new V1Secret
         {
-            Metadata = new ObjectMeta { Name = "dgon-join-token-opaq00", Namespace = Ns },
+            Metadata = new V1ObjectMeta { Name = "dgon-join-token-opaq00", NamespaceProperty = Ns },
             Type = "Opaque",
-            StringData = new() { ["token-id"] = "opaq00", ["token-secret"] = "0123456789abcdef", ["expiration"] = "2099-01-01T00:00:00Z" },
-        }, ct);
+            StringData = new Dictionary<string, string> { ["token-id"] = "opaq00", ["token-secret"] = "0123456789abcdef", ["expiration"] = "2099-01-01T00:00:00Z" },
+        }, Ns, cancellationToken: ct);
         Assert.Equal(JoinTokenCheck.Unknown, await store.TryConsumeAsync(new JoinTokenCredential("opaq00", "0123456789abcdef"), "eu-west", ct));
         Assert.DoesNotContain(await store.ListAsync(ct), r => r.Id == "opaq00");
     }
@@ -125,12 +126,12 @@ public sealed class JoinTokenStoreTests
         await using var c = await Cluster.StartAsync();
         var store = Store(c.Client);
         var ct = Cluster.Timeout();
-        async Task Make(string id, Dictionary<string, string> data) => await c.Client.CreateAsync(KubeResources.Secrets, new Secret
+        async Task Make(string id, Dictionary<string, string> data) => await c.Client.CoreV1.CreateNamespacedSecretAsync(new V1Secret
         {
-            Metadata = new ObjectMeta { Name = "dgon-join-token-" + id, Namespace = Ns },
+            Metadata = new V1ObjectMeta { Name = "dgon-join-token-" + id, NamespaceProperty = Ns },
             Type = "dgon.io/join-token",
             StringData = data,
-        }, ct);
+        }, Ns, cancellationToken: ct);
 
         await Make("noexp0", new() { ["token-id"] = "noexp0", ["token-secret"] = "0123456789abcdef" });
         await Make("badlim", new() { ["token-id"] = "badlim", ["token-secret"] = "0123456789abcdef", ["expiration"] = "2099-01-01T00:00:00Z", ["usage-limit"] = "many" });
@@ -156,7 +157,7 @@ public sealed class JoinTokenStoreTests
         var (_, token) = await Store(c.Client).CreateAsync(new JoinTokenSpec(TimeSpan.FromHours(1), maxUses, null, null), ct);
 
         // Five "replicas" (own clients, own connections), four registrations each, all at once.
-        var clients = Enumerable.Range(0, 5).Select(_ => Cluster.NewClient(c.Server)).ToList();
+        var clients = Enumerable.Range(0, 5).Select(_ => c.NewClient()).ToList();
         try
         {
             using var go = new ManualResetEventSlim();
@@ -187,7 +188,7 @@ public sealed class JoinTokenStoreTests
         var (first, _) = await store.CreateAsync(new JoinTokenSpec(TimeSpan.FromHours(1), null, "first", null), ct);
         await Task.Delay(1100, ct); // creationTimestamp has whole seconds
         var (second, _) = await store.CreateAsync(new JoinTokenSpec(TimeSpan.FromHours(1), 5, "second", "eu-west"), ct);
-        await c.Client.CreateAsync(KubeResources.Secrets, new Secret { Metadata = new ObjectMeta { Name = "unrelated", Namespace = Ns }, StringData = new() { ["k"] = "v" } }, ct);
+        await c.Client.CoreV1.CreateNamespacedSecretAsync(new V1Secret { Metadata = new V1ObjectMeta { Name = "unrelated", NamespaceProperty = Ns }, StringData = new Dictionary<string, string> { ["k"] = "v" } }, Ns, cancellationToken: ct);
 
         var list = await store.ListAsync(ct);
         Assert.Equal([second.Id, first.Id], list.Select(r => r.Id));
@@ -197,16 +198,16 @@ public sealed class JoinTokenStoreTests
     [Fact]
     public void Cleanup_reason_follows_expiry_and_an_hour_after_revocation()
     {
-        static Secret Token(string expiration, string? revokedAt = null) => new()
+        static V1Secret Token(string expiration, string? revokedAt = null) => new()
         {
-            Metadata = new ObjectMeta
+            Metadata = new V1ObjectMeta
             {
                 Name = "dgon-join-token-abc123",
-                CreationTimestamp = Start.AddDays(-1),
-                Annotations = revokedAt is null ? null : new() { ["dgon.io/revoked-at"] = revokedAt },
+                CreationTimestamp = Start.AddDays(-1).UtcDateTime,
+                Annotations = revokedAt is null ? null : new Dictionary<string, string> { ["dgon.io/revoked-at"] = revokedAt },
             },
             Type = "dgon.io/join-token",
-            Data = new()
+            Data = new Dictionary<string, byte[]>
             {
                 ["token-id"] = Encoding.UTF8.GetBytes("abc123"),
                 ["token-secret"] = Encoding.UTF8.GetBytes("0123456789abcdef"),

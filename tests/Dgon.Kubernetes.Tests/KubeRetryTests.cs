@@ -1,7 +1,18 @@
+using System.Net;
+using k8s.Autorest;
+
 namespace Dgon.Kubernetes.Tests;
 
 public sealed class KubeRetryTests
 {
+    /// <summary>An error response as KubernetesClient throws it: the status code and the Status body.</summary>
+    private static HttpOperationException Error(HttpStatusCode code, string reason, string message) => new(message)
+    {
+        Response = new HttpResponseMessageWrapper(new HttpResponseMessage(code), $$"""{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"{{reason}}","code":{{(int)code}}}"""),
+    };
+
+    private static HttpOperationException Conflict(string message) => Error(HttpStatusCode.Conflict, "Conflict", message);
+
     [Fact]
     public async Task Reruns_the_whole_attempt_on_conflict_until_it_succeeds()
     {
@@ -9,7 +20,7 @@ public sealed class KubeRetryTests
         var result = await KubeRetry.OnConflictAsync(_ =>
         {
             calls++;
-            return calls < 3 ? throw new KubeConflictException("stale") : Task.FromResult("ok");
+            return calls < 3 ? throw Conflict("stale") : Task.FromResult("ok");
         }, CancellationToken.None);
         Assert.Equal("ok", result);
         Assert.Equal(3, calls);
@@ -19,10 +30,10 @@ public sealed class KubeRetryTests
     public async Task Rethrows_the_last_conflict_when_attempts_run_out()
     {
         var calls = 0;
-        var e = await Assert.ThrowsAsync<KubeConflictException>(() => KubeRetry.OnConflictAsync<int>(_ =>
+        var e = await Assert.ThrowsAsync<HttpOperationException>(() => KubeRetry.OnConflictAsync<int>(_ =>
         {
             calls++;
-            throw new KubeConflictException("conflict " + calls);
+            throw Conflict("conflict " + calls);
         }, CancellationToken.None, maxAttempts: 4));
         Assert.Equal(4, calls);
         Assert.Equal("conflict 4", e.Message);
@@ -32,29 +43,37 @@ public sealed class KubeRetryTests
     public async Task Other_errors_are_not_retried()
     {
         var calls = 0;
-        await Assert.ThrowsAsync<KubeNotFoundException>(() => KubeRetry.OnConflictAsync<int>(_ =>
+        await Assert.ThrowsAsync<HttpOperationException>(() => KubeRetry.OnConflictAsync<int>(_ =>
         {
             calls++;
-            throw new KubeNotFoundException("gone");
+            throw Error(HttpStatusCode.NotFound, "NotFound", "gone");
         }, CancellationToken.None));
         Assert.Equal(1, calls);
+
+        // 409 AlreadyExists is not a stale read: retrying cannot help.
+        await Assert.ThrowsAsync<HttpOperationException>(() => KubeRetry.OnConflictAsync<int>(_ =>
+        {
+            calls++;
+            throw Error(HttpStatusCode.Conflict, "AlreadyExists", "exists");
+        }, CancellationToken.None));
+        Assert.Equal(2, calls);
     }
 
     [Fact]
     public async Task Backoff_starts_at_10ms_and_doubles()
     {
-        var time = new ManualTimeProvider();
+        var time = new CountingTimeProvider();
         var calls = 0;
         var task = KubeRetry.OnConflictAsync<int>(_ =>
         {
             calls++;
-            return calls < 3 ? throw new KubeConflictException("stale") : Task.FromResult(7);
+            return calls < 3 ? throw Conflict("stale") : Task.FromResult(7);
         }, time, CancellationToken.None);
         Assert.Equal(1, calls);
         time.Advance(TimeSpan.FromMilliseconds(8.9)); // first delay is 10 ms ± 10 %
         Assert.Equal(1, calls);
         time.Advance(TimeSpan.FromMilliseconds(2.2));
-        await Dgon.Testing.Eventually.Until(() => Task.FromResult(calls == 2 && time.ActiveTimers == 1), TimeSpan.FromSeconds(10), "second attempt and its backoff timer");
+        await Dgon.Testing.Eventually.Until(() => Task.FromResult(calls == 2 && time.TimersCreated == 2), TimeSpan.FromSeconds(10), "second attempt and its backoff timer");
         // The second delay (20 ms ± 10 %) runs from when the first fired (9-11 ms): the third attempt is due at 27-33 ms.
         time.Advance(TimeSpan.FromMilliseconds(26.9 - 11.1));
         Assert.Equal(2, calls);
@@ -70,7 +89,7 @@ public sealed class KubeRetryTests
         await KubeRetry.OnConflictAsync(_ =>
         {
             calls++;
-            return calls < 2 ? throw new KubeConflictException("stale") : Task.CompletedTask;
+            return calls < 2 ? throw Conflict("stale") : Task.CompletedTask;
         }, CancellationToken.None);
         Assert.Equal(2, calls);
     }

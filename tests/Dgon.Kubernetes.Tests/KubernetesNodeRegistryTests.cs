@@ -1,38 +1,55 @@
 using System.Diagnostics.Metrics;
 using System.Text;
+using System.Text.Json.Nodes;
 using Dgon.Api.Configuration;
 using Dgon.Api.Kubernetes;
 using Dgon.Domain.Auth;
 using Dgon.Domain.Nodes;
 using Dgon.Domain.Ports;
 using Dgon.Kubernetes.Controllers;
-using Dgon.Kubernetes.DgonNodes;
 using Dgon.Testing;
+using k8s;
 using Microsoft.Extensions.Logging.Abstractions;
 using Xunit.Abstractions;
 
 namespace Dgon.Kubernetes.Tests;
 
 /// <summary>
-/// Issue 9, Kubernetes mode: the DgonNode registry's registration preconditions, token rotation and identity reset
-/// (through the API and with kubectl) on the Kubernetes API test server.
+/// Issues 9 and 10, Kubernetes mode: the DgonNode registry's registration preconditions, token rotation and identity
+/// reset (through the API and with kubectl), and its status writes (observations only, throttled heartbeats) on the
+/// Kubernetes API test server.
 /// </summary>
 public sealed class KubernetesNodeRegistryTests(ITestOutputHelper output)
 {
     private const string Ns = "default";
     private static readonly string KeyA = NodeKeyProof.PublicKeyText(NodeKeyProof.NewKey());
     private static readonly string KeyB = NodeKeyProof.PublicKeyText(NodeKeyProof.NewKey());
+    private static readonly NodeHeartbeat Beat = new(true, new Dgon.Domain.Ports.NodeMetrics(0.5, 12, 300));
 
     private static NodeRegistration Registration(string id, string? key, string region = "eu-west") =>
         new(id, region, NodeRuntime.Ollama, null, null, false, key);
 
     private static string Token() => Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
 
-    private async Task<Replica> ReplicaAsync(Cluster c, TimeProvider? clock = null) => await Replica.StartAsync(c.Server, clock ?? TimeProvider.System, output);
+    private async Task<Replica> ReplicaAsync(Cluster c, TimeProvider? clock = null, TimeSpan? refresh = null) =>
+        await Replica.StartAsync(c, clock ?? TimeProvider.System, refresh ?? TimeSpan.FromSeconds(1), output);
 
-    private static Task<DgonNode> NodeAsync(Cluster c, string id) => c.Client.GetAsync(KubeResources.DgonNodes, Ns, id, Cluster.Timeout());
+    private static async Task<DgonNode> NodeAsync(Cluster c, string id) => (await c.Client.TryGetDgonNodeAsync(Ns, id, Cluster.Timeout()))!;
 
-    private static Task<Secret?> SecretAsync(Cluster c, string id) => c.Client.TryGetAsync(KubeResources.Secrets, Ns, "dgonnode-" + id, Cluster.Timeout());
+    private static async Task<V1Secret?> SecretAsync(Cluster c, string id)
+    {
+        try
+        {
+            return await c.Client.CoreV1.ReadNamespacedSecretAsync("dgonnode-" + id, Ns, cancellationToken: Cluster.Timeout());
+        }
+        catch (Exception e) when (e.IsNotFound())
+        {
+            return null;
+        }
+    }
+
+    private static int StatusWrites(Cluster c, string id) =>
+        c.Server.Requests.Count(r => r.Method == "PATCH" && r.Resource == "dgonnodes" && r.Subresource == "status" && r.Name == id && r.StatusCode == 200);
 
     [Fact]
     public async Task Enrollment_writes_the_key_and_a_token_bound_to_it()
@@ -78,7 +95,7 @@ public sealed class KubernetesNodeRegistryTests(ITestOutputHelper output)
 
         Assert.Equal(nodeBefore.Metadata.ResourceVersion, (await NodeAsync(c, "n1")).Metadata.ResourceVersion);
         Assert.Equal(secretBefore.Metadata.ResourceVersion, (await SecretAsync(c, "n1"))!.Metadata.ResourceVersion);
-        Assert.Null(await c.Client.TryGetAsync(KubeResources.DgonNodes, Ns, "ghost", ct));
+        Assert.Null(await c.Client.TryGetDgonNodeAsync(Ns, "ghost", ct));
         Assert.Equal([token], (await api.Registry.GetCredentialsAsync("n1", ct))!.Tokens);
     }
 
@@ -214,7 +231,7 @@ public sealed class KubernetesNodeRegistryTests(ITestOutputHelper output)
         Assert.Equal((0, null), (credentials!.Tokens.Count, credentials.PublicKey));
         Assert.Null((await NodeAsync(c, "n1")).Spec.PublicKey);
         var secret = await SecretAsync(c, "n1");
-        Assert.Empty(secret?.Data ?? []);
+        Assert.Empty(secret?.Data ?? new Dictionary<string, byte[]>());
         // Another replica agrees once its caches saw the writes.
         await Eventually.Until(async () => (await other.Registry.GetCredentialsAsync("n1", ct)) is { Tokens.Count: 0, PublicKey: null }, TimeSpan.FromSeconds(10), "the other replica sees the reset");
 
@@ -257,42 +274,144 @@ public sealed class KubernetesNodeRegistryTests(ITestOutputHelper output)
         await api.Registry.RegisterAsync(Registration("n1", null), Token(), RegistrationPrecondition.Any, ct);
         var secret = (await SecretAsync(c, "n1"))!;
         secret.Metadata.OwnerReferences![0].Uid = "00000000-0000-0000-0000-000000000000";
-        await c.Client.ReplaceAsync(KubeResources.Secrets, secret, ct);
+        await c.Client.CoreV1.ReplaceNamespacedSecretAsync(secret, secret.Metadata.Name, Ns, cancellationToken: ct);
         await Eventually.Until(async () => (await api.Registry.GetCredentialsAsync("n1", ct)) is { Tokens.Count: 0 }, TimeSpan.FromSeconds(10), "a foreign-owned Secret is ignored");
     }
 
-    /// <summary>One API replica's Kubernetes side: its own client, informers and registry.</summary>
+    [Fact]
+    public async Task Registration_sets_the_region_and_runtime_labels()
+    {
+        await using var c = await Cluster.StartAsync();
+        await using var api = await ReplicaAsync(c);
+        await api.Registry.RegisterAsync(Registration("n1", KeyA), Token(), RegistrationPrecondition.Keyless, Cluster.Timeout());
+        var labels = (await NodeAsync(c, "n1")).Metadata.Labels;
+        Assert.Equal(("eu-west", "ollama", "dgon-api"), (labels["region"], labels["runtime"], labels["app.kubernetes.io/managed-by"]));
+
+        await api.Registry.RegisterAsync(Registration("n1", null, "us-east"), Token(), RegistrationPrecondition.KeyIs(KeyA), Cluster.Timeout());
+        Assert.Equal("us-east", (await NodeAsync(c, "n1")).Metadata.Labels["region"]);
+    }
+
+    [Fact]
+    public async Task A_steady_node_costs_at_most_one_status_write_per_refresh_interval()
+    {
+        await using var c = await Cluster.StartAsync();
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var refresh = TimeSpan.FromSeconds(10);
+        await using var api = await ReplicaAsync(c, clock, refresh);
+        var ct = Cluster.Timeout(40);
+        await api.Registry.RegisterAsync(Registration("n1", KeyA), Token(), RegistrationPrecondition.Keyless, ct);
+        var afterRegistration = StatusWrites(c, "n1");
+
+        // 31 heartbeats, one every 2 s, over 60 s: the first is written, then one per 10 s.
+        for (var i = 0; i <= 30; i++)
+        {
+            Assert.NotNull(await api.Registry.RecordHeartbeatAsync("n1", Beat, ct));
+            clock.Advance(TimeSpan.FromSeconds(2));
+        }
+
+        var writes = StatusWrites(c, "n1") - afterRegistration;
+        Assert.InRange(writes, 1, 1 + 6);
+
+        // A changed ready flag is written at once.
+        await api.Registry.RecordHeartbeatAsync("n1", Beat with { Ready = false }, ct);
+        Assert.Equal(writes + 1, StatusWrites(c, "n1") - afterRegistration);
+        Assert.False((await NodeAsync(c, "n1")).Status!.Ready);
+    }
+
+    [Fact]
+    public async Task The_trailing_write_brings_lastHeartbeatTime_to_the_last_heartbeat_once_due()
+    {
+        await using var c = await Cluster.StartAsync();
+        var t0 = new DateTimeOffset(DateTime.UtcNow.Ticks / TimeSpan.TicksPerSecond * TimeSpan.TicksPerSecond, TimeSpan.Zero);
+        var clock = new FakeTimeProvider(t0);
+        await using var api = await ReplicaAsync(c, clock, TimeSpan.FromSeconds(10));
+        var ct = Cluster.Timeout();
+        await api.Registry.RegisterAsync(Registration("n1", KeyA), Token(), RegistrationPrecondition.Keyless, ct);
+
+        await api.Registry.RecordHeartbeatAsync("n1", Beat, ct); // t0: written at once
+        Assert.Equal(t0, (await NodeAsync(c, "n1")).Status!.LastHeartbeatTime);
+        clock.Advance(TimeSpan.FromSeconds(3));
+        await api.Registry.RecordHeartbeatAsync("n1", Beat, ct);
+        clock.Advance(TimeSpan.FromSeconds(3));
+        await api.Registry.RecordHeartbeatAsync("n1", Beat with { Metrics = new Dgon.Domain.Ports.NodeMetrics(0.9, 13, 250) }, ct); // t0 + 6 s: the last one
+        Assert.Equal(1, api.Registry.HeldObservations);
+        Assert.Equal(0, await api.Registry.FlushDueAsync(ct)); // due at t0 + 10 s
+        Assert.Equal(t0, (await NodeAsync(c, "n1")).Status!.LastHeartbeatTime);
+
+        clock.Advance(TimeSpan.FromSeconds(4));
+        Assert.Equal(1, await api.Registry.FlushDueAsync(ct));
+        var status = (await NodeAsync(c, "n1")).Status!;
+        Assert.Equal(t0.AddSeconds(6), status.LastHeartbeatTime);
+        Assert.Equal(0.9, status.GpuUtil);
+        Assert.Equal(0, api.Registry.HeldObservations);
+        Assert.Equal(0, await api.Registry.FlushDueAsync(ct));
+    }
+
+    [Fact]
+    public async Task The_registry_never_writes_phase_or_conditions()
+    {
+        await using var c = await Cluster.StartAsync();
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var api = await ReplicaAsync(c, clock);
+        var ct = Cluster.Timeout();
+        await api.Registry.RegisterAsync(Registration("n1", KeyA), Token(), RegistrationPrecondition.Keyless, ct);
+        await api.Registry.RecordHeartbeatAsync("n1", Beat, ct);
+        clock.Advance(TimeSpan.FromSeconds(0.5));
+        await api.Registry.RecordHeartbeatAsync("n1", Beat, ct); // held
+        clock.Advance(TimeSpan.FromSeconds(1));
+        await api.Registry.FlushDueAsync(ct);
+        await api.Registry.RecordHeartbeatAsync("n1", Beat with { Ready = false }, ct);
+        await api.Registry.RecordAuthFailuresAsync("n1", new AuthFailureRecord(3, clock.GetUtcNow(), clock.GetUtcNow(), "bad signature"), ct);
+
+        var patches = api.Requests.Requests.Where(r => r.Method == "PATCH" && r.Path.EndsWith("/dgonnodes/n1/status", StringComparison.Ordinal)).ToList();
+        Assert.True(patches.Count >= 4, $"{patches.Count} status patches");
+        foreach (var patch in patches)
+        {
+            var status = Assert.IsType<JsonObject>(JsonNode.Parse(patch.Body!)!["status"]);
+            Assert.False(status.ContainsKey("phase"), patch.Body);
+            Assert.False(status.ContainsKey("conditions"), patch.Body);
+            Assert.False(status.ContainsKey("reputation"), patch.Body);
+        }
+
+        var node = await NodeAsync(c, "n1");
+        Assert.Null(node.Status!.Phase);
+        Assert.Null(node.Status.Conditions);
+        Assert.Equal(3, node.Status.AuthFailures!.Count);
+    }
+
+    /// <summary>One API replica's Kubernetes side: its own client (requests recorded), informers and registry.</summary>
     private sealed class Replica : IAsyncDisposable
     {
         private readonly CancellationTokenSource _stop = new();
-        private readonly KubeClient _client;
+        private readonly IKubernetes _client;
         private readonly Task _informers;
 
-        private Replica(KubeClient client, Informer<DgonNode> nodes, Informer<Secret> secrets, KubernetesNodeRegistry registry)
+        private Replica(IKubernetes client, RecordingHandler requests, Informer<DgonNode> nodes, Informer<V1Secret> secrets, KubernetesNodeRegistry registry)
         {
             _client = client;
+            Requests = requests;
             Nodes = nodes;
             Registry = registry;
             _informers = Task.WhenAll(nodes.RunAsync(_stop.Token), secrets.RunAsync(_stop.Token));
-            Secrets = secrets;
         }
 
         public KubernetesNodeRegistry Registry { get; }
 
         public Informer<DgonNode> Nodes { get; }
 
-        public Informer<Secret> Secrets { get; }
+        public RecordingHandler Requests { get; }
 
-        public static async Task<Replica> StartAsync(KubeTestServer.KubeApiTestServer server, TimeProvider clock, ITestOutputHelper output)
+        public static async Task<Replica> StartAsync(Cluster c, TimeProvider clock, TimeSpan refresh, ITestOutputHelper output)
         {
-            var client = Cluster.NewClient(server);
-            var nodes = new Informer<DgonNode>(client, KubeResources.DgonNodes, Ns, new InformerOptions(), XunitLogger.For(output, "nodes"));
-            var secrets = new Informer<Secret>(client, KubeResources.Secrets, Ns, new InformerOptions { LabelSelector = "app.kubernetes.io/managed-by=dgon-api,dgon.io/node" }, XunitLogger.For(output, "secrets"));
+            var requests = new RecordingHandler();
+            var client = c.NewClient(requests);
+            var nodes = new Informer<DgonNode>(ListerWatchers.DgonNodes(client, Ns), new InformerOptions(), TestLog.For(output, "nodes"));
+            var secrets = new Informer<V1Secret>(ListerWatchers.Secrets(client, Ns), new InformerOptions { LabelSelector = "app.kubernetes.io/managed-by=dgon-api,dgon.io/node" }, TestLog.For(output, "secrets"));
             var registry = new KubernetesNodeRegistry(
                 client, nodes, secrets, new KubeNamespace(Ns),
-                new KubernetesRegistryOptions { StatusRefreshInterval = TimeSpan.FromSeconds(1) },
+                new KubernetesRegistryOptions { StatusRefreshInterval = refresh },
                 new NodeLifecycle(new NodeLifecycleOptions(), clock), clock, new TestMeterFactory(), NullLogger<KubernetesNodeRegistry>.Instance);
-            var replica = new Replica(client, nodes, secrets, registry);
+            var replica = new Replica(client, requests, nodes, secrets, registry);
             await nodes.WaitForSyncAsync(Cluster.Timeout());
             await secrets.WaitForSyncAsync(Cluster.Timeout());
             return replica;
