@@ -92,6 +92,12 @@ public sealed partial class EventRecorder : IEventRecorder
             {
                 case WriteKind.Create:
                     var ev = Build(regarding, type, reason, action, note);
+                    if (decision.Count > 1)
+                    {
+                        // Occurrences the spam filter held back before this first write are not lost.
+                        ev.Series = new Eventsv1EventSeries { Count = decision.Count, LastObservedTime = decision.Now.UtcDateTime };
+                    }
+
                     var created = await _client.EventsV1.CreateNamespacedEventAsync(ev, ev.Metadata.NamespaceProperty, cancellationToken: ct);
                     Remember(decision.Key, created.Metadata.Name, created.Metadata.NamespaceProperty);
                     break;
