@@ -69,6 +69,31 @@ public sealed class EventRecorderTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Occurrences_held_back_by_the_spam_filter_arrive_as_the_series_count_of_the_first_write()
+    {
+        await using var c = await Cluster.StartAsync();
+        var ct = Cluster.Timeout();
+        var node = await c.Client.CreateDgonNodeAsync(Cluster.Node("flappy"), ct);
+        var time = new FakeTimeProvider(Start);
+        var recorder = new EventRecorder(c.Client, "dgon.io/operator", "op", TestLog.For(output, "events"), time);
+        for (var i = 0; i < EventRecorder.SpamBurst; i++)
+        {
+            await recorder.RecordAsync(node, "Normal", "Burst" + i, "Act", "note", ct);
+        }
+
+        await recorder.RecordAsync(node, "Warning", "HeartbeatTimeout", "PhaseTransition", "offline", ct); // held back
+        time.Advance(TimeSpan.FromSeconds(1));
+        await recorder.RecordAsync(node, "Warning", "HeartbeatTimeout", "PhaseTransition", "offline", ct); // held back
+        time.Advance(EventRecorder.SpamRefill);
+        await recorder.RecordAsync(node, "Warning", "HeartbeatTimeout", "PhaseTransition", "offline", ct); // written
+
+        var events = (await c.Client.EventsV1.ListNamespacedEventAsync("default", cancellationToken: ct)).Items;
+        Assert.Equal(EventRecorder.SpamBurst + 1, events.Count);
+        var timeout = Assert.Single(events, e => e.Reason == "HeartbeatTimeout");
+        Assert.Equal(3, timeout.Series?.Count);
+    }
+
+    [Fact]
     public void A_series_ends_after_its_window()
     {
         using var client = new k8s.Kubernetes(new KubernetesClientConfiguration { Host = "http://127.0.0.1:1" });
