@@ -230,7 +230,16 @@ public sealed partial class Controller<T> : IController
         {
             Interlocked.Increment(ref _errors);
             var retries = Queue.NumRequeues(key);
-            LogReconcileFailed(_options.Name, key, retries + 1, e);
+            if (e.IsConflict())
+            {
+                // Someone wrote the object since the cache saw it: routine under optimistic concurrency, no stack trace.
+                LogReconcileConflict(_options.Name, key, retries + 1);
+            }
+            else
+            {
+                LogReconcileFailed(_options.Name, key, retries + 1, e);
+            }
+
             Queue.AddRateLimited(key);
             result = "error";
             ControllerMetrics.ReconcileErrors.Add(1, _controllerTag);
@@ -249,4 +258,7 @@ public sealed partial class Controller<T> : IController
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "controller {Controller}: reconcile of {Key} failed (attempt {Attempt}); retrying with backoff")]
     private partial void LogReconcileFailed(string controller, string key, int attempt, Exception error);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "controller {Controller}: reconcile of {Key} met a newer version of the object (409, attempt {Attempt}); retrying on it")]
+    private partial void LogReconcileConflict(string controller, string key, int attempt);
 }
