@@ -213,8 +213,9 @@ public sealed record KubernetesRegistryOptions
     public string? Namespace { get; init; }
 
     /// <summary>
-    /// Issue 3: with steady heartbeats the status is rewritten only when the recorded lastHeartbeatTime is older than
-    /// this (<c>DGON_STATUS_REFRESH_SECONDS</c>, default 30).
+    /// Issue 10: heartbeat observations are written to the DgonNode status at most once per this interval per node,
+    /// and the last held one always one interval after the previous write (<c>DGON_STATUS_REFRESH_SECONDS</c>,
+    /// default 10, at most half the grace period; see <see cref="StatusWriteCoalescing"/>).
     /// </summary>
     public TimeSpan StatusRefreshInterval { get; init; } = StatusWriteCoalescing.DefaultRefreshInterval;
 }

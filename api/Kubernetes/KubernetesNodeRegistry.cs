@@ -291,7 +291,7 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry
             }
 
             _held.TryRemove(nodeId, out _);
-            return await WriteObservationAsync(nodeId, observation, "heartbeat", cancellationToken) ? change : null;
+            return await WriteObservationAsync(nodeId, observation, "heartbeat", null, cancellationToken) ? change : null;
         }
         finally
         {
@@ -332,7 +332,8 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry
             }
 
             var recorded = DgonNodeMapping.Recorded(node, _lastWrite.TryGetValue(nodeId, out var last) ? last : null);
-            if (_clock.GetUtcNow() < StatusWriteCoalescing.DueAt(recorded, _refresh))
+            var due = StatusWriteCoalescing.DueAt(recorded, _refresh);
+            if (_clock.GetUtcNow() < due)
             {
                 continue;
             }
@@ -346,7 +347,7 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry
                 {
                     try
                     {
-                        if (await WriteObservationAsync(nodeId, held, "heartbeat_trailing", ct))
+                        if (await WriteObservationAsync(nodeId, held, "heartbeat_trailing", due, ct))
                         {
                             written++;
                         }
@@ -370,8 +371,13 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry
     /// <summary>Number of heartbeat observations held for a trailing write.</summary>
     public int HeldObservations => _held.Count;
 
-    private async Task<bool> WriteObservationAsync(string nodeId, Observation observation, string reason, CancellationToken ct)
+    // A trailing write counts as made at its due time, not when the flush tick got to it: otherwise each tick's delay
+    // (up to FlushTick) would push the next due time later, and with a fixed-rate agent whose heartbeats arrive just
+    // before the due time the hold would grow heartbeat by heartbeat (measured by bench/kubernetes-mode.sh: kubectl
+    // showed heartbeats up to two intervals old after 6 minutes). Anchored, the writes stay one refresh interval apart.
+    private async Task<bool> WriteObservationAsync(string nodeId, Observation observation, string reason, DateTimeOffset? due, CancellationToken ct)
     {
+        var started = _clock.GetUtcNow(); // before the round trip: its latency must not push the next due time either
         // Only the API's own fields: no resourceVersion precondition, no conflict with the operator's writes.
         var (patch, status) = DgonNodeMapping.StatusPatch(resourceVersion: null);
         status["ready"] = observation.Heartbeat.Ready;
@@ -389,7 +395,7 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry
             return false;
         }
 
-        _lastWrite[nodeId] = _clock.GetUtcNow();
+        _lastWrite[nodeId] = due is { } d && d < started ? d : started;
         _statusWrites.Add(1, new KeyValuePair<string, object?>("reason", reason));
         return true;
     }

@@ -118,6 +118,9 @@ public sealed partial class LeaderElection
             try
             {
                 await elector.RunUntilLeadershipLostAsync(ct);
+                // The library's renew loop swallows a cancellation that lands inside a renewal attempt and returns as
+                // if leadership were lost: a return after cancellation is a cancellation.
+                cancelled = ct.IsCancellationRequested;
                 break;
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)

@@ -348,6 +348,33 @@ public sealed class KubernetesNodeRegistryTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_fixed_rate_agent_keeps_its_writes_one_interval_apart_however_late_the_flush_tick_runs()
+    {
+        // bench/kubernetes-mode.sh SCHEDULE=fixed found the hold growing heartbeat by heartbeat when the next due time
+        // counted from when the flush got to a write; it counts from the due time now.
+        await using var c = await Cluster.StartAsync();
+        var t0 = new DateTimeOffset(DateTime.UtcNow.Ticks / TimeSpan.TicksPerSecond * TimeSpan.TicksPerSecond, TimeSpan.Zero);
+        var clock = new FakeTimeProvider(t0);
+        await using var api = await ReplicaAsync(c, clock, TimeSpan.FromSeconds(10));
+        var ct = Cluster.Timeout();
+        await api.Registry.RegisterAsync(Registration("n1", KeyA), Token(), RegistrationPrecondition.Keyless, ct);
+        await api.Registry.RecordHeartbeatAsync("n1", Beat, ct); // t0: written
+
+        for (var period = 1; period <= 20; period++)
+        {
+            // Each heartbeat arrives 0.1 s before its due time and is held; the flush tick gets to it 0.25 s or 0.05 s
+            // late (a tick's delay differs from one interval to the next).
+            clock.SetUtcNow(t0 + TimeSpan.FromMilliseconds((10_000 * period) - 100));
+            await api.Registry.RecordHeartbeatAsync("n1", Beat, ct);
+            Assert.Equal(1, api.Registry.HeldObservations);
+            clock.SetUtcNow(t0 + TimeSpan.FromMilliseconds((10_000 * period) + (period % 2 == 1 ? 250 : 50)));
+            Assert.Equal(1, await api.Registry.FlushDueAsync(ct));
+            // What kubectl shows is never older than one interval plus the flush delay.
+            Assert.Equal(t0 + TimeSpan.FromMilliseconds((10_000 * period) - 100), (await NodeAsync(c, "n1")).Status!.LastHeartbeatTime);
+        }
+    }
+
+    [Fact]
     public async Task The_registry_never_writes_phase_or_conditions()
     {
         await using var c = await Cluster.StartAsync();
