@@ -195,7 +195,7 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry
             var secret = await KubeRetry.OnConflictAsync(
                 async ct =>
                 {
-                    var current = await TryGetSecretAsync(DgonNodeMapping.SecretName(nodeId), ct);
+                    var current = await _client.TryReadSecretAsync(Namespace, DgonNodeMapping.SecretName(nodeId), ct);
                     var data = new Dictionary<string, byte[]>(StringComparer.Ordinal) { [DgonNodeMapping.TokenKey] = Encoding.UTF8.GetBytes(newToken) };
                     if (ValidTokens(node, current) is [var previous, ..])
                     {
@@ -244,7 +244,7 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry
             var secret = await KubeRetry.OnConflictAsync(
                 async ct =>
                 {
-                    var current = await TryGetSecretAsync(DgonNodeMapping.SecretName(nodeId), ct);
+                    var current = await _client.TryReadSecretAsync(Namespace, DgonNodeMapping.SecretName(nodeId), ct);
                     return current is null ? null : await PutSecretAsync(node, new Dictionary<string, byte[]>(StringComparer.Ordinal), current, ct);
                 },
                 _clock,
@@ -538,18 +538,6 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry
         return tokens;
     }
 
-    private async Task<V1Secret?> TryGetSecretAsync(string name, CancellationToken ct)
-    {
-        try
-        {
-            return await _client.CoreV1.ReadNamespacedSecretAsync(name, Namespace, cancellationToken: ct);
-        }
-        catch (Exception e) when (e.IsNotFound())
-        {
-            return null;
-        }
-    }
-
     /// <summary>Creates the node's Secret with <paramref name="data"/>, or replaces the existing one (conflicts retried).</summary>
     private async Task<V1Secret> WriteSecretAsync(DgonNode owner, Dictionary<string, byte[]> data, CancellationToken ct)
     {
@@ -560,7 +548,7 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry
         catch (Exception e) when (e.IsAlreadyExists())
         {
             return await KubeRetry.OnConflictAsync(
-                async c => await PutSecretAsync(owner, data, await TryGetSecretAsync(DgonNodeMapping.SecretName(owner.Metadata.Name!), c), c),
+                async c => await PutSecretAsync(owner, data, await _client.TryReadSecretAsync(Namespace, DgonNodeMapping.SecretName(owner.Metadata.Name!), c), c),
                 _clock,
                 ct);
         }

@@ -2,7 +2,6 @@ using System.Globalization;
 using Dgon.Domain.Auth;
 using Dgon.Domain.Ports;
 using k8s;
-using k8s.Models;
 using Microsoft.Extensions.Logging;
 
 namespace Dgon.Kubernetes.Enrollment;
@@ -126,7 +125,7 @@ public sealed partial class KubernetesJoinTokenStore : IJoinTokenStore
 
         for (var attempt = 1; ; attempt++)
         {
-            var secret = await TryReadAsync(JoinTokenSecrets.SecretName(id), cancellationToken);
+            var secret = await _client.TryReadSecretAsync(_namespace, JoinTokenSecrets.SecretName(id), cancellationToken);
             if (secret is null || secret.Type != JoinTokenSecrets.SecretType)
             {
                 return false;
@@ -176,7 +175,7 @@ public sealed partial class KubernetesJoinTokenStore : IJoinTokenStore
 
         for (var attempt = 1; ; attempt++)
         {
-            var secret = await TryReadAsync(JoinTokenSecrets.SecretName(token.Id), cancellationToken);
+            var secret = await _client.TryReadSecretAsync(_namespace, JoinTokenSecrets.SecretName(token.Id), cancellationToken);
             if (secret is null || secret.Type != JoinTokenSecrets.SecretType || !JoinTokenSecrets.SecretMatches(secret, token.Secret))
             {
                 return JoinTokenCheck.Unknown;
@@ -211,18 +210,6 @@ public sealed partial class KubernetesJoinTokenStore : IJoinTokenStore
             {
                 return JoinTokenCheck.Unknown; // deleted meanwhile (the operator's cleaner)
             }
-        }
-    }
-
-    private async Task<V1Secret?> TryReadAsync(string name, CancellationToken ct)
-    {
-        try
-        {
-            return await _client.CoreV1.ReadNamespacedSecretAsync(name, _namespace, cancellationToken: ct);
-        }
-        catch (Exception e) when (e.IsNotFound())
-        {
-            return null;
         }
     }
 

@@ -36,17 +36,7 @@ public sealed class KubernetesNodeRegistryTests(ITestOutputHelper output)
 
     private static async Task<DgonNode> NodeAsync(Cluster c, string id) => (await c.Client.TryGetDgonNodeAsync(Ns, id, Cluster.Timeout()))!;
 
-    private static async Task<V1Secret?> SecretAsync(Cluster c, string id)
-    {
-        try
-        {
-            return await c.Client.CoreV1.ReadNamespacedSecretAsync("dgonnode-" + id, Ns, cancellationToken: Cluster.Timeout());
-        }
-        catch (Exception e) when (e.IsNotFound())
-        {
-            return null;
-        }
-    }
+    private static Task<V1Secret?> SecretAsync(Cluster c, string id) => c.Client.TryReadSecretAsync(Ns, "dgonnode-" + id, Cluster.Timeout());
 
     private static int StatusWrites(Cluster c, string id) =>
         c.Server.Requests.Count(r => r.Method == "PATCH" && r.Resource == "dgonnodes" && r.Subresource == "status" && r.Name == id && r.StatusCode == 200);

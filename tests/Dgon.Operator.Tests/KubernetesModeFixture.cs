@@ -97,17 +97,7 @@ public sealed class KubernetesModeFixture : IAsyncLifetime
 
     public Task<DgonNode?> DgonNodeAsync(string nodeId) => Kube.TryGetDgonNodeAsync(Namespace, nodeId, CancellationToken.None);
 
-    public async Task<V1Secret?> SecretAsync(string name)
-    {
-        try
-        {
-            return await Kube.CoreV1.ReadNamespacedSecretAsync(name, Namespace);
-        }
-        catch (Exception e) when (e.IsNotFound())
-        {
-            return null;
-        }
-    }
+    public Task<V1Secret?> SecretAsync(string name) => Kube.TryReadSecretAsync(Namespace, name, CancellationToken.None);
 
     public Task<IReadOnlyList<Eventsv1Event>> EventsAboutAsync(string nodeId) => EventsAboutAsync("DgonNode", nodeId);
 
