@@ -95,22 +95,3 @@ public sealed class PostgresJoinTokenStore(DgonDbContext db, TimeProvider clock)
 
     private static DateTimeOffset Utc(DateTime t) => new(DateTime.SpecifyKind(t, DateTimeKind.Utc));
 }
-
-/// <summary>
-/// <see cref="INodeRequestClock"/> on the PostgreSQL table <c>node_request_clock</c>, in both modes: one conditional
-/// upsert per request, so the check and the advance are atomic across every API replica.
-/// </summary>
-public sealed class PostgresNodeRequestClock(DgonDbContext db) : INodeRequestClock
-{
-    /// <inheritdoc />
-    public async Task<bool> TryAdvanceAsync(string nodeId, long unixSeconds, CancellationToken cancellationToken)
-    {
-        var advanced = await db.Database.SqlQuery<int>($"""
-            INSERT INTO node_request_clock (node_id, last_ts) VALUES ({nodeId}, {unixSeconds})
-            ON CONFLICT (node_id) DO UPDATE SET last_ts = EXCLUDED.last_ts, updated_at = now()
-                WHERE node_request_clock.last_ts < EXCLUDED.last_ts
-            RETURNING 1 AS "Value"
-            """).ToListAsync(cancellationToken);
-        return advanced.Count == 1;
-    }
-}

@@ -26,6 +26,12 @@ public sealed class PostgresNodeQueries(DgonDbContext db) : INodeQueries
             nodes = nodes.Where(n => n.Region == region);
         }
 
+        if (query.IdPrefix is { Length: > 0 } prefix)
+        {
+            // ids are COLLATE "C", so LIKE 'prefix%' is a range of the primary key (a prefix is [a-z0-9-], nothing to escape).
+            nodes = nodes.Where(n => n.Id.StartsWith(prefix));
+        }
+
         if (query.After is { } after)
         {
             nodes = nodes.Where(n => string.Compare(n.Id, after) > 0);

@@ -96,6 +96,7 @@ public sealed partial class PostgresNodeRegistry(DgonDbContext db, NodeLifecycle
         }
 
         await db.SaveChangesAsync(ct);
+        await NotifyAsync(registration.NodeId, ct);
         await tx.CommitAsync(ct);
         return new RegisterOutcome(ToRecord(node));
     }
@@ -184,6 +185,7 @@ public sealed partial class PostgresNodeRegistry(DgonDbContext db, NodeLifecycle
         }
 
         await db.SaveChangesAsync(cancellationToken);
+        await NotifyAsync(nodeId, cancellationToken);
         await tx.CommitAsync(cancellationToken);
         return true;
     }
@@ -202,6 +204,7 @@ public sealed partial class PostgresNodeRegistry(DgonDbContext db, NodeLifecycle
         node.UpdatedAt = lifecycle.Now.UtcDateTime;
         await db.SaveChangesAsync(cancellationToken);
         await db.Database.ExecuteSqlAsync($"DELETE FROM node_secrets WHERE node_id = {nodeId}", cancellationToken);
+        await NotifyAsync(nodeId, cancellationToken);
         await tx.CommitAsync(cancellationToken);
         return true;
     }
@@ -216,7 +219,7 @@ public sealed partial class PostgresNodeRegistry(DgonDbContext db, NodeLifecycle
                 DELETE FROM nodes WHERE status = 'pending' AND last_heartbeat IS NULL AND registered_at < {cutoff}
                 RETURNING id)
             , clock AS (DELETE FROM node_request_clock c USING gone WHERE c.node_id = gone.id)
-            SELECT id AS "Value" FROM gone
+            SELECT id AS "Value" FROM gone, pg_notify('dgon_node_changed', gone.id) AS notified
             """).ToListAsync(cancellationToken);
         return ids;
     }
@@ -244,6 +247,11 @@ public sealed partial class PostgresNodeRegistry(DgonDbContext db, NodeLifecycle
         node.LastSeenAt = now;
         node.UpdatedAt = now;
         await db.SaveChangesAsync(cancellationToken);
+        if (transition.Changed)
+        {
+            await NotifyAsync(nodeId, cancellationToken);
+        }
+
         await tx.CommitAsync(cancellationToken);
         return new PhaseChange(nodeId, from, transition.Phase, transition.Reason);
     }
@@ -277,6 +285,12 @@ public sealed partial class PostgresNodeRegistry(DgonDbContext db, NodeLifecycle
         }
 
         await db.SaveChangesAsync(cancellationToken);
+        if (changes.Count > 0)
+        {
+            var ids = changes.Select(c => c.NodeId).ToArray();
+            await db.Database.ExecuteSqlAsync($"SELECT pg_notify('dgon_node_changed', id) FROM unnest({ids}) AS id", cancellationToken);
+        }
+
         await tx.CommitAsync(cancellationToken);
         db.ChangeTracker.Clear();
         return changes;
@@ -302,6 +316,10 @@ public sealed partial class PostgresNodeRegistry(DgonDbContext db, NodeLifecycle
         LogAuthFailures(nodeId, record.Count, record.FirstFailureTime, record.LastReason);
         return Task.CompletedTask;
     }
+
+    // Announced to every replica's node table when the transaction commits (PostgresNodeChangeFeed.NodeChannel).
+    private Task NotifyAsync(string nodeId, CancellationToken ct) =>
+        db.Database.ExecuteSqlRawAsync(PostgresNodeChangeFeed.Notify, [nodeId], ct);
 
     private Task<NodeEntity?> LockAsync(string nodeId, CancellationToken ct) =>
         db.Nodes.FromSql($"SELECT * FROM nodes WHERE id = {nodeId} FOR UPDATE").SingleOrDefaultAsync(ct);

@@ -68,7 +68,7 @@ public static partial class NodesApi
 
         group.MapGet("", ListAsync)
             .WithName("ListNodes")
-            .WithSummary("Nodes in id order; ?status=, ?region=, ?limit= (1-1000, default 500), ?cursor=; next page in the Link header")
+            .WithSummary("Nodes in id order; ?status=, ?region=, ?prefix= (id prefix), ?limit= (1-1000, default 500), ?cursor=; next page in the Link header")
             .Produces<List<NodeView>>()
             .ProducesProblem(StatusCodes.Status400BadRequest);
 
@@ -247,7 +247,7 @@ public static partial class NodesApi
         return TypedResults.Json(new RotateTokenResponse(nodeId, token, until.UtcDateTime), DgonJsonContext.Default.RotateTokenResponse);
     }
 
-    private static async Task<IResult> HeartbeatAsync(HttpRequest request, SignedRequestReader reader, INodeRegistry registry, ILoggerFactory loggers, CancellationToken ct)
+    private static async Task<IResult> HeartbeatAsync(HttpRequest request, SignedRequestReader reader, INodeRegistry registry, Fleet.HeartbeatIntervals intervals, ILoggerFactory loggers, CancellationToken ct)
     {
         var signed = await reader.ReadAsync(request, DgonJsonContext.Default.HeartbeatRequest, ContractValidator.Validate, ReplayRule.Clocked, ct);
         if (signed.Error is not null)
@@ -271,7 +271,7 @@ public static partial class NodesApi
             LogPhaseChanged(loggers.CreateLogger(typeof(NodesApi)), nodeId, change.From.ToWire(), change.To.ToWire(), change.Reason);
         }
 
-        return TypedResults.Json(new HeartbeatResponse(change.To.ToWire()), DgonJsonContext.Default.HeartbeatResponse);
+        return TypedResults.Json(new HeartbeatResponse(change.To.ToWire(), intervals.CurrentSeconds), DgonJsonContext.Default.HeartbeatResponse);
     }
 
     private static async Task<IResult> ListAsync(HttpRequest request, INodeQueries queries, CancellationToken ct)
@@ -312,6 +312,19 @@ public static partial class NodesApi
             errors["limit"] = [$"must be an integer from 1 to {MaxPageSize}"];
         }
 
+        string? prefix = null;
+        if (q.TryGetValue("prefix", out var prefixValue) && prefixValue.ToString() is { Length: > 0 } px)
+        {
+            if (IsValidIdPrefix(px))
+            {
+                prefix = px;
+            }
+            else
+            {
+                errors["prefix"] = ["must be the start of a node id: up to 63 lowercase letters, digits and '-', beginning with a letter or digit"];
+            }
+        }
+
         string? after = null;
         if (q.TryGetValue("cursor", out var cursorValue) && cursorValue.ToString() is { Length: > 0 } c)
         {
@@ -327,7 +340,7 @@ public static partial class NodesApi
             return Problems.InvalidQuery(errors);
         }
 
-        var page = await queries.ListAsync(new NodeListQuery(phase, region, limit, after), ct);
+        var page = await queries.ListAsync(new NodeListQuery(phase, region, limit, after, prefix), ct);
         if (page.NextAfter is { } next)
         {
             var query = new List<string> { $"limit={limit}", $"cursor={EncodeCursor(next)}" };
@@ -339,6 +352,11 @@ public static partial class NodesApi
             if (region is not null)
             {
                 query.Add($"region={Uri.EscapeDataString(region)}");
+            }
+
+            if (prefix is not null)
+            {
+                query.Add($"prefix={prefix}");
             }
 
             request.HttpContext.Response.Headers.Link = $"</v1/nodes?{string.Join('&', query)}>; rel=\"next\"";
@@ -387,6 +405,11 @@ public static partial class NodesApi
             return null;
         }
     }
+
+    // The start of an RFC 1123 label (ContractValidator's node id rule): [a-z0-9], then [-a-z0-9]*, at most 63.
+    private static bool IsValidIdPrefix(string prefix) =>
+        prefix.Length <= 63 && prefix[0] is (>= 'a' and <= 'z') or (>= '0' and <= '9')
+        && prefix.All(c => c is (>= 'a' and <= 'z') or (>= '0' and <= '9') or '-');
 
     private static string? NullIfEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;
 

@@ -48,6 +48,9 @@ public sealed record DgonApiOptions
     /// <summary>Lifecycle settings (<c>DGON_HEARTBEAT_GRACE_SECONDS</c>, default 30).</summary>
     public required NodeLifecycleOptions Lifecycle { get; init; }
 
+    /// <summary>Fleet-scale settings: write-behind and the heartbeat interval told to nodes (issue 11).</summary>
+    public FleetOptions Fleet { get; init; } = new();
+
     /// <summary>
     /// Reads and validates the settings.
     /// </summary>
@@ -141,7 +144,28 @@ public sealed record DgonApiOptions
                 StatusRefreshInterval = refresh,
             },
             AuthFailures = new AuthFailureWindowOptions { Threshold = threshold, Window = failureWindow },
+            Fleet = new FleetOptions
+            {
+                FlushInterval = TimeSpan.FromMilliseconds(Milliseconds(configuration, "DGON_WRITE_BEHIND_MS", (int)FleetOptions.DefaultFlushInterval.TotalMilliseconds)),
+                HeartbeatInterval = new HeartbeatIntervalPolicy(
+                    Settings.Seconds("DGON_HEARTBEAT_INTERVAL_SECONDS", configuration["DGON_HEARTBEAT_INTERVAL_SECONDS"], HeartbeatIntervalPolicy.DefaultBaseInterval),
+                    PositiveNumber(configuration, "DGON_MAX_HEARTBEATS_PER_SECOND", HeartbeatIntervalPolicy.DefaultMaxHeartbeatsPerSecond),
+                    grace),
+            },
         };
+    }
+
+    private static double PositiveNumber(IConfiguration configuration, string name, double defaultValue)
+    {
+        var text = Settings.Optional(configuration[name]);
+        if (text is null)
+        {
+            return defaultValue;
+        }
+
+        return double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) && value > 0 && value <= 10_000_000
+            ? value
+            : throw new InvalidOperationException($"{name} must be a positive number up to 10000000; got '{text}'");
     }
 
 
@@ -188,6 +212,33 @@ public sealed record DgonApiOptions
             ? ms
             : throw new InvalidOperationException($"{name} must be milliseconds from 1 to 600000; got '{text}'");
     }
+}
+
+/// <summary>Fleet-scale settings of the API (issue 11).</summary>
+public sealed record FleetOptions
+{
+    /// <summary>Default write-behind interval: 500 ms.</summary>
+    public static readonly TimeSpan DefaultFlushInterval = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>
+    /// How often heartbeats accepted from memory (and request-clock values) are written to PostgreSQL in one batch
+    /// (<c>DGON_WRITE_BEHIND_MS</c>, default 500): the most a kill -9 of the API can lose, and what the standalone
+    /// offline detection may lag behind the grace period.
+    /// </summary>
+    public TimeSpan FlushInterval { get; init; } = DefaultFlushInterval;
+
+    /// <summary>
+    /// The interval told to nodes in each heartbeat response (<c>DGON_HEARTBEAT_INTERVAL_SECONDS</c>, default 10;
+    /// <c>DGON_MAX_HEARTBEATS_PER_SECOND</c>, default 10000, fleet-wide).
+    /// </summary>
+    public HeartbeatIntervalPolicy HeartbeatInterval { get; init; } = new(HeartbeatIntervalPolicy.DefaultBaseInterval, HeartbeatIntervalPolicy.DefaultMaxHeartbeatsPerSecond, NodeLifecycleOptions.DefaultGracePeriod);
+
+    /// <summary>
+    /// Longest silence after which a heartbeat may still be answered from memory: the grace period less three flush
+    /// intervals and a second, so the write-behind lands well before the lifecycle sweep could find the node overdue.
+    /// A node silent longer (or whose phase changes) is written through before its response.
+    /// </summary>
+    public TimeSpan FastPathWindow(TimeSpan gracePeriod) => gracePeriod - (3 * FlushInterval) - TimeSpan.FromSeconds(1);
 }
 
 /// <summary>Where the API writes nodes (<c>DGON_REGISTRY</c>).</summary>

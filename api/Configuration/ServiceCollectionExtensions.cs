@@ -79,12 +79,23 @@ public static partial class ServiceCollectionExtensions
             options.Trust.ApplyTo(forwarded);
         });
         services.AddHsts(hsts => hsts.MaxAge = TimeSpan.FromDays(365));
-        services.AddScoped<INodeRequestClock, PostgresNodeRequestClock>();
 
-        // PostgreSQL in both modes: receipts, and the node listing/summary (Kubernetes mode: the operator's mirror).
+        // PostgreSQL in both modes: receipts, the request clock, and (standalone) nodes. One data source, one pool.
+        services.AddSingleton(_ => Npgsql.NpgsqlDataSource.Create(options.ConnectionString));
         services.AddSingleton(sp => new SqlMigrator(options.ConnectionString, sp.GetRequiredService<ILogger<SqlMigrator>>()));
-        services.AddDbContextPool<DgonDbContext>(db => db.UseNpgsql(options.ConnectionString));
-        services.AddScoped<INodeQueries, PostgresNodeQueries>();
+        services.AddDbContextPool<DgonDbContext>((sp, db) => db.UseNpgsql(sp.GetRequiredService<Npgsql.NpgsqlDataSource>()));
+
+        // Issue 11: signed requests are checked against memory; PostgreSQL is written behind and announces changes.
+        services.AddSingleton(options.Fleet);
+        services.AddSingleton(options.Fleet.HeartbeatInterval);
+        services.AddSingleton<Fleet.HeartbeatIntervals>();
+        services.AddSingleton<Fleet.ReplicaIdentity>();
+        services.AddSingleton<IRequestClockStore, PostgresRequestClockStore>();
+        services.AddSingleton<INodeChangeFeed, PostgresNodeChangeFeed>();
+        services.AddSingleton<Fleet.NodeRequestClock>();
+        services.AddSingleton<INodeRequestClock>(sp => sp.GetRequiredService<Fleet.NodeRequestClock>());
+        services.AddHostedService<Fleet.NodeTableSync>();
+        services.AddHostedService<Fleet.WriteBehindFlusher>();
         services.AddScoped<IReceiptStore, PostgresReceiptStore>();
         services.AddScoped<SignedRequestReader>();
         services.AddSingleton<ApiMetrics>();
@@ -93,8 +104,13 @@ public static partial class ServiceCollectionExtensions
         {
             services.AddSingleton(new NodeSecretProtector(options.SecretKeys));
             services.AddScoped<IJoinTokenStore, PostgresJoinTokenStore>();
+            services.AddSingleton<Fleet.NodeTable>();
+            services.AddSingleton<Fleet.IFleetSize>(sp => sp.GetRequiredService<Fleet.NodeTable>());
+            services.AddSingleton<INodeStore, PostgresNodeStore>();
             services.AddScoped<PostgresNodeRegistry>();
-            services.AddScoped<INodeRegistry>(sp => sp.GetRequiredService<PostgresNodeRegistry>());
+            services.AddScoped<INodeRegistry, Fleet.CachedNodeRegistry>();
+            services.AddScoped<PostgresNodeQueries>();
+            services.AddScoped<INodeQueries, Fleet.NodeTableQueries>();
             services.AddScoped<INodeLifecycleSweep>(sp => sp.GetRequiredService<PostgresNodeRegistry>());
             services.AddHostedService<NodeLifecycleSweeper>();
 

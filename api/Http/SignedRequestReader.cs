@@ -54,7 +54,7 @@ public enum KeyProofResult
 /// previous one during a rotation overlap), v2 or — unless <c>DGON_ACCEPT_V1_SIGNATURES=false</c> — v1;</item>
 /// <item>the node's own rate limit (only authenticated requests spend it);</item>
 /// <item>for clocked requests (heartbeats) the replay rule: <c>X-Node-Ts</c> later than the node's last accepted one
-/// (<see cref="INodeRequestClock"/>, atomic in PostgreSQL, so it holds across replicas).</item>
+/// (<see cref="INodeRequestClock"/>: in memory, claimed per node in PostgreSQL, see <see cref="Fleet.NodeRequestClock"/>).</item>
 /// </list>
 /// Failures a stranger can cause (missing headers, stale timestamp, unknown node, bad MAC) never touch the node: they
 /// are counted per address and in <c>dgon_hmac_failures_total{reason}</c> and logged at most once a second; once an

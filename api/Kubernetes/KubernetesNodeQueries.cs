@@ -23,6 +23,7 @@ public sealed class KubernetesNodeQueries(IInformer<DgonNode> nodes, KubeNamespa
             .Where(n => query.Phase is not { } phase || n.Phase == phase)
             .Where(n => query.Region is not { } region || string.Equals(n.Region, region, StringComparison.Ordinal))
             .Where(n => query.After is not { } after || string.CompareOrdinal(n.Id, after) > 0)
+            .Where(n => query.IdPrefix is not { } prefix || n.Id.StartsWith(prefix, StringComparison.Ordinal))
             .OrderBy(n => n.Id, StringComparer.Ordinal)
             .Take(query.Limit + 1)
             .ToList();

@@ -45,10 +45,18 @@ public static class KubernetesRegistryServices
         // Node reads answer from this API's own DgonNode cache, not the operator's PostgreSQL mirror.
         services.RemoveAll<INodeQueries>();
         services.AddSingleton<INodeQueries, KubernetesNodeQueries>();
+        services.AddSingleton<Fleet.IFleetSize>(sp => new KubernetesFleetSize(sp.GetRequiredService<IInformer<DgonNode>>()));
         services.AddHostedService<InformerHost>();
         services.AddHealthChecks().AddCheck<KubernetesCacheHealthCheck>("kubernetes", tags: ["ready"]);
         return services;
     }
+}
+
+/// <summary>Kubernetes mode's fleet size: the DgonNodes in this API's cache (all namespaces it watches).</summary>
+public sealed class KubernetesFleetSize(IInformer<DgonNode> nodes) : Fleet.IFleetSize
+{
+    /// <inheritdoc />
+    public int NodeCount => nodes.List().Count;
 }
 
 /// <summary>Runs the API's informers (list+watch, relist on 410 Gone) and the registry's trailing heartbeat writes for the life of the process.</summary>

@@ -121,9 +121,16 @@ public sealed record HeartbeatRequest
     [JsonPropertyName("ready")] public bool? Ready { get; init; }
 }
 
-/// <summary><c>POST /v1/nodes/heartbeat</c> 200 body (seed 000): <c>{ status }</c> with the node's phase after the heartbeat.</summary>
+/// <summary>
+/// <c>POST /v1/nodes/heartbeat</c> 200 body: seed 000's <c>{ status }</c> with the node's phase after the heartbeat,
+/// plus (issue 11) <c>heartbeat_interval_s</c>, the interval the API asks the node to keep (whole seconds; stretched
+/// as the fleet grows, see <see cref="Nodes.HeartbeatIntervalPolicy"/>). Seed agents ignore the extra member.
+/// </summary>
 /// <param name="Status">Phase wire name.</param>
-public sealed record HeartbeatResponse([property: JsonPropertyName("status")] string Status);
+/// <param name="HeartbeatIntervalSeconds">Requested interval in seconds, or null (absent) when the API does not say.</param>
+public sealed record HeartbeatResponse(
+    [property: JsonPropertyName("status")] string Status,
+    [property: JsonPropertyName("heartbeat_interval_s"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? HeartbeatIntervalSeconds = null);
 
 /// <summary>
 /// <c>POST /v1/receipts</c> body (seed 000): <c>{ id, node_id, region, model_id, payload: {…} }</c>.

@@ -26,18 +26,3 @@ public interface IJoinTokenStore
     /// </summary>
     Task<JoinTokenCheck> TryConsumeAsync(JoinTokenCredential token, string region, CancellationToken cancellationToken);
 }
-
-/// <summary>
-/// The replay guard of signed node requests (issue 9): per node, the timestamp of the last accepted heartbeat or
-/// key-signed request. Kept in PostgreSQL in both modes, so every API replica sees the same value and the check and
-/// the advance are one atomic statement.
-/// </summary>
-public interface INodeRequestClock
-{
-    /// <summary>
-    /// Advances the node's clock to <paramref name="unixSeconds"/> if that is later than the stored value (or none is
-    /// stored).
-    /// </summary>
-    /// <returns>True when advanced; false when the timestamp is not later (a replay or an out-of-order request).</returns>
-    Task<bool> TryAdvanceAsync(string nodeId, long unixSeconds, CancellationToken cancellationToken);
-}

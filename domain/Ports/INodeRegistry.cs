@@ -118,7 +118,8 @@ public sealed record NodeHeartbeat(bool Ready, NodeMetrics Metrics);
 /// <param name="Region">Only nodes in this region, or all.</param>
 /// <param name="Limit">Page size, 1–1000.</param>
 /// <param name="After">Exclusive lower bound on id (keyset cursor), or null for the first page.</param>
-public sealed record NodeListQuery(NodePhase? Phase, string? Region, int Limit, string? After);
+/// <param name="IdPrefix">Only nodes whose id starts with this (issue 11: the dashboard's search), or all.</param>
+public sealed record NodeListQuery(NodePhase? Phase, string? Region, int Limit, string? After, string? IdPrefix = null);
 
 /// <summary>A page of nodes.</summary>
 /// <param name="Items">Nodes ordered by id.</param>
