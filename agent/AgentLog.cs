@@ -61,6 +61,9 @@ internal static partial class AgentLog
     [LoggerMessage(17, LogLevel.Warning, "Sample receipt skipped: no model is listed by the runtime")]
     public static partial void ReceiptSkipped(ILogger logger);
 
+    [LoggerMessage(31, LogLevel.Information, "Heartbeat interval {From} s -> {To} s: the API asks for {Asked} s (it stretches the interval as the fleet grows; never below --interval)")]
+    public static partial void IntervalChanged(ILogger logger, double from, double to, int asked);
+
     [LoggerMessage(18, LogLevel.Information, "Stopping: signal received; exiting cleanly")]
     public static partial void Stopping(ILogger logger);
 

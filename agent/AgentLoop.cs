@@ -47,6 +47,7 @@ public sealed class AgentLoop
     private string? _failureState;
     private Task _receipt = Task.CompletedTask;
     private bool _receiptStarted;
+    private PeriodicTimer? _timer;
 
     /// <summary>Creates the loop from its parts.</summary>
     /// <param name="options">Resolved configuration.</param>
@@ -124,6 +125,7 @@ public sealed class AgentLoop
         try
         {
             using var timer = new PeriodicTimer(_options.Interval, _time);
+            _timer = timer;
             do
             {
                 await pipeline.ExecuteAsync(TickAsync, cancellationToken);
@@ -186,10 +188,32 @@ public sealed class AgentLoop
 
         ReportSuccess();
         ReportPhase(response.Status);
+        AdoptInterval(response.HeartbeatIntervalSeconds);
         if (_options.SampleReceipt && !_receiptStarted && response.Status == NodePhase.Active.ToWire())
         {
             _receiptStarted = true;
             _receipt = PostSampleReceiptAsync(credentials, runtime, started, cancellationToken);
+        }
+    }
+
+    /// <summary>
+    /// Issue 11: the API stretches the heartbeat interval as the fleet grows (<c>heartbeat_interval_s</c>). The agent
+    /// follows a longer interval than its own <c>--interval</c>, never a shorter one (the node operator's choice of a
+    /// slower pace stands), and goes back to its own when the API asks for less.
+    /// </summary>
+    private void AdoptInterval(int? seconds)
+    {
+        if (_timer is null || seconds is not { } s || s <= 0)
+        {
+            return;
+        }
+
+        var wanted = TimeSpan.FromSeconds(Math.Min(s, AgentOptions.MaxIntervalSeconds));
+        var next = wanted > _options.Interval ? wanted : _options.Interval;
+        if (next != _timer.Period)
+        {
+            AgentLog.IntervalChanged(_logger, _timer.Period.TotalSeconds, next.TotalSeconds, s);
+            _timer.Period = next;
         }
     }
 
