@@ -23,7 +23,7 @@ public class MetricsBenchmarks
     private Counter<long> _counter = null!;
 
     /// <summary>Nodes in the snapshot.</summary>
-    [Params(1_000, 10_000)]
+    [Params(1_000, 10_000, 100_000)]
     public int Nodes { get; set; }
 
     /// <summary>Builds the exporter with node gauges over an in-memory fleet.</summary>
