@@ -64,8 +64,17 @@ public class MetricsBenchmarks
     [Benchmark]
     public void CounterAdd() => _counter.Add(1, new KeyValuePair<string, object?>("result", "accepted"));
 
-    private sealed class FixedFleet(IReadOnlyCollection<NodeRecord> nodes) : INodeSnapshotSource
+    // An in-memory fleet, visited without copying (as the in-memory node table would).
+    private sealed class FixedFleet(List<NodeRecord> nodes) : INodeSnapshotSource
     {
-        public Task<IReadOnlyCollection<NodeRecord>?> GetNodesAsync(CancellationToken cancellationToken) => Task.FromResult<IReadOnlyCollection<NodeRecord>?>(nodes);
+        public ValueTask<bool> VisitNodesAsync(Action<NodeRecord> visit, CancellationToken cancellationToken)
+        {
+            foreach (var node in nodes)
+            {
+                visit(node);
+            }
+
+            return ValueTask.FromResult(true);
+        }
     }
 }

@@ -141,7 +141,19 @@ public sealed class NodeGaugesTests : IAsyncDisposable
 
         public Exception? Failure { get; set; }
 
-        public Task<IReadOnlyCollection<NodeRecord>?> GetNodesAsync(CancellationToken cancellationToken) =>
-            Failure is { } e ? Task.FromException<IReadOnlyCollection<NodeRecord>?>(e) : Task.FromResult(Nodes);
+        public ValueTask<bool> VisitNodesAsync(Action<NodeRecord> visit, CancellationToken cancellationToken)
+        {
+            if (Failure is { } e)
+            {
+                return ValueTask.FromException<bool>(e);
+            }
+
+            foreach (var node in Nodes ?? [])
+            {
+                visit(node);
+            }
+
+            return ValueTask.FromResult(Nodes is not null);
+        }
     }
 }
