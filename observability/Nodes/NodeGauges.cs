@@ -34,7 +34,7 @@ public interface INodeSnapshotSource
 /// <c>dgon_node_latency_p95_seconds</c> (<c>p95_ms</c> / 1000) — the last three only when the node reported them —
 /// and the fleet gauge <c>dgon_nodes{phase}</c>.
 /// When the source fails, or returns false (a standby operator), the scrape carries no node series (they go stale in
-/// Prometheus); a failure is logged as a warning.
+/// Prometheus); a failure is logged as a warning, and the children are kept unpublished for the next snapshot.
 /// Each node's prometheus-net children are kept across scrapes (a dictionary by node id) and set in place, so a scrape
 /// of an unchanged fleet allocates nothing per node: children are created for new nodes (or a changed region or
 /// runtime) and removed for departed nodes and for values a node no longer reports.
@@ -84,25 +84,19 @@ public sealed partial class NodeGauges
         {
             _round++;
             Array.Clear(_phaseCounts);
-            bool visited;
+            // A cancelled visit may stop half-way: the scrape is aborted, and the next refresh completes the state.
             try
             {
-                visited = await _source.VisitNodesAsync(_show, cancellationToken);
+                if (!await _source.VisitNodesAsync(_show, cancellationToken))
+                {
+                    Clear();
+                    return;
+                }
             }
             catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
-                visited = false;
                 LogSourceFailed(e);
-            }
-            catch (OperationCanceledException)
-            {
-                Clear(); // the visit may have stopped half-way
-                throw;
-            }
-
-            if (!visited)
-            {
-                Clear();
+                Hide();
                 return;
             }
 
@@ -167,7 +161,22 @@ public sealed partial class NodeGauges
         }
     }
 
-    // No snapshot: no node series and no fleet series in this scrape.
+    // The source failed (often briefly): this scrape has no node or fleet series, but the children are kept, so the
+    // next snapshot sets them again (which publishes them) instead of creating them all anew.
+    private void Hide()
+    {
+        foreach (var series in _shown.Values)
+        {
+            series.Unpublish();
+        }
+
+        foreach (var child in _fleet)
+        {
+            child?.Unpublish();
+        }
+    }
+
+    // No snapshot (e.g. a standby operator, possibly for long): no node or fleet series, and nothing kept.
     private void Clear()
     {
         foreach (var series in _shown.Values)
@@ -209,6 +218,19 @@ public sealed partial class NodeGauges
             {
                 Status[i] = gauges._status.WithLabels(id, region, runtime, NodePhases.All[i].ToWire());
             }
+        }
+
+        public void Unpublish()
+        {
+            foreach (var child in Status)
+            {
+                child.Unpublish();
+            }
+
+            LastHeartbeat?.Unpublish();
+            GpuUtilization?.Unpublish();
+            MemoryUsed?.Unpublish();
+            LatencyP95?.Unpublish();
         }
 
         public void Remove()

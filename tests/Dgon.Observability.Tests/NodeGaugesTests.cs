@@ -155,19 +155,30 @@ public sealed class NodeGaugesTests : IAsyncDisposable
     }
 
     [Fact]
-    public async Task Series_come_back_after_a_scrape_without_a_snapshot()
+    public async Task After_a_failed_or_missing_snapshot_the_next_one_shows_exactly_its_nodes()
     {
-        _source.Nodes = [Node("mac-1", NodePhase.Active, new NodeMetrics(0.4, 6, 320), DateTimeOffset.UtcNow)];
+        var heartbeat = DateTimeOffset.FromUnixTimeSeconds(1_763_700_000);
+        _source.Nodes = [Node("mac-1", NodePhase.Active, new NodeMetrics(0.4, 6, 320), heartbeat), Node("gone", NodePhase.Active)];
         await ParsedAsync();
         _source.Failure = new InvalidOperationException("database down");
-        Assert.Empty((await ParsedAsync()).Find("dgon_nodes"));
+        var failed = await ParsedAsync();
+        Assert.Empty(failed.Find("dgon_nodes"));
+        Assert.DoesNotContain(failed.Samples, s => s.Name.StartsWith("dgon_node_", StringComparison.Ordinal));
 
         _source.Failure = null;
+        _source.Nodes = [Node("mac-1", NodePhase.Offline, new NodeMetrics(0.4, null, 320), heartbeat)];
         var m = await ParsedAsync();
 
-        Assert.Equal(8, m.Samples.Count(s => s.Labels.GetValueOrDefault("node") == "mac-1"));
-        Assert.Equal(1, Assert.Single(m.Find("dgon_nodes", ("phase", "active"))).Value);
+        Assert.DoesNotContain(m.Samples, s => s.Labels.GetValueOrDefault("node") == "gone");
+        Assert.Equal(7, m.Samples.Count(s => s.Labels.GetValueOrDefault("node") == "mac-1")); // memory no longer reported
+        Assert.Equal(1, Assert.Single(m.Find("dgon_node_status", ("node", "mac-1"), ("phase", "offline"))).Value);
+        Assert.Equal(0, Assert.Single(m.Find("dgon_nodes", ("phase", "active"))).Value);
         Assert.Equal(4, m.Find("dgon_nodes").Count());
+
+        _source.Nodes = null; // a standby operator
+        Assert.DoesNotContain((await ParsedAsync()).Samples, s => s.Name.StartsWith("dgon_node", StringComparison.Ordinal));
+        _source.Nodes = [Node("mac-1", NodePhase.Active)];
+        Assert.Equal(4, (await ParsedAsync()).Samples.Count(s => s.Labels.GetValueOrDefault("node") == "mac-1"));
     }
 
     [Fact]
