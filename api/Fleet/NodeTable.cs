@@ -252,19 +252,20 @@ public sealed class NodeTable : IFleetSize
     public IReadOnlyDictionary<NodePhase, int> CountByPhase() =>
         NodePhases.All.ToDictionary(p => p, p => Math.Max(0, Volatile.Read(ref _phaseCounts[(int)p])));
 
-    /// <summary>Every node as last known here, in no particular order (a copy; for the node gauges).</summary>
-    public List<NodeRecord> Snapshot()
+    /// <summary>Calls <paramref name="visit"/> with every node as last known here, in no particular order, one at a time (for the node gauges; no copy).</summary>
+    public void Visit(Action<NodeRecord> visit)
     {
-        var nodes = new List<NodeRecord>(_nodes.Count);
+        ArgumentNullException.ThrowIfNull(visit);
         foreach (var entry in _nodes.Values)
         {
+            NodeRecord node;
             lock (entry)
             {
-                nodes.Add(entry.Stored.Node);
+                node = entry.Stored.Node;
             }
-        }
 
-        return nodes;
+            visit(node);
+        }
     }
 
     /// <summary>The node's last sign of life: its last heartbeat, or its registration when that is later.</summary>

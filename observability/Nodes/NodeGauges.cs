@@ -8,16 +8,23 @@ namespace Dgon.Observability.Nodes;
 /// <summary>
 /// Where the per-node series come from: the process that owns node state (the API in standalone mode, reading
 /// PostgreSQL; the leading operator in Kubernetes mode, reading its DgonNode informer cache).
+/// A visitor rather than a returned collection, so a source that holds its nodes in memory can hand them over one by one
+/// without copying 100,000 references into a list on every scrape.
 /// </summary>
 public interface INodeSnapshotSource
 {
-    /// <summary>All nodes now, or null when this process should not export node series (e.g. a standby operator).</summary>
+    /// <summary>
+    /// Calls <paramref name="visit"/> once for each node now (any order, one call at a time) and returns true; or
+    /// returns false without calling it when this process should not export node series (e.g. a standby operator).
+    /// <paramref name="visit"/> only updates in-memory gauges (about 0.1 µs) and never calls back into the source, so a
+    /// source may call it while holding its own lock.
+    /// </summary>
     /// <exception cref="OperationCanceledException">The scrape was aborted.</exception>
-    Task<IReadOnlyCollection<NodeRecord>?> GetNodesAsync(CancellationToken cancellationToken);
+    ValueTask<bool> VisitNodesAsync(Action<NodeRecord> visit, CancellationToken cancellationToken);
 }
 
 /// <summary>
-/// The node gauges (issue 4): prometheus-net gauges on the host's registry, refreshed from a snapshot of
+/// The node gauges (issue 4): prometheus-net gauges on the host's registry, refreshed from
 /// <see cref="INodeSnapshotSource"/> by a before-collect callback, so each scrape shows the nodes of that moment and a
 /// deleted node's series disappear from the next scrape. Labels <c>node</c>, <c>region</c>, <c>runtime</c> (the node
 /// id is the only unbounded label value):
@@ -26,8 +33,11 @@ public interface INodeSnapshotSource
 /// <c>dgon_node_gpu_utilization_ratio</c> (0–1), <c>dgon_node_memory_used_bytes</c> (seed 000 <c>mem_used_gb</c> × 10⁹),
 /// <c>dgon_node_latency_p95_seconds</c> (<c>p95_ms</c> / 1000) — the last three only when the node reported them —
 /// and the fleet gauge <c>dgon_nodes{phase}</c>.
-/// When the source fails, or returns null (a standby operator), the scrape carries no node series (they go stale in
-/// Prometheus); a failure is logged as a warning.
+/// When the source fails, or returns false (a standby operator), the scrape carries no node series (they go stale in
+/// Prometheus); a failure is logged as a warning, and the children are kept unpublished for the next snapshot.
+/// Each node's prometheus-net children are kept across scrapes (a dictionary by node id) and set in place, so a scrape
+/// of an unchanged fleet allocates nothing per node: children are created for new nodes (or a changed region or
+/// runtime) and removed for departed nodes and for values a node no longer reports.
 /// </summary>
 public sealed partial class NodeGauges
 {
@@ -42,6 +52,11 @@ public sealed partial class NodeGauges
     private readonly Gauge _memoryUsed;
     private readonly Gauge _latencyP95;
     private readonly Gauge _nodes;
+    private readonly Action<NodeRecord> _show;
+    private readonly Dictionary<string, NodeSeries> _shown = new(StringComparer.Ordinal);
+    private readonly int[] _phaseCounts = new int[NodePhases.All.Count];
+    private readonly Gauge.Child?[] _fleet = new Gauge.Child?[NodePhases.All.Count];
+    private long _round;
 
     /// <summary>Creates the gauges in <paramref name="metrics"/>' registry and refreshes them before each scrape.</summary>
     public NodeGauges(HostMetrics metrics, INodeSnapshotSource source, ILogger<NodeGauges> logger)
@@ -49,6 +64,7 @@ public sealed partial class NodeGauges
         ArgumentNullException.ThrowIfNull(metrics);
         _source = source;
         _logger = logger;
+        _show = Show;
         var f = metrics.Factory;
         _status = f.CreateGauge("dgon_node_status", "Node lifecycle phase: 1 for the current phase, 0 for the others.", [.. NodeLabels, "phase"]);
         _lastHeartbeat = f.CreateGauge("dgon_node_last_heartbeat_timestamp_seconds", "Unix time of the node's last valid heartbeat.", NodeLabels);
@@ -59,31 +75,45 @@ public sealed partial class NodeGauges
         metrics.Registry.AddBeforeCollectCallback(RefreshAsync);
     }
 
-    /// <summary>Loads the snapshot and makes the gauges show exactly its series (one refresh at a time).</summary>
+    /// <summary>Visits the snapshot and makes the gauges show exactly its series (one refresh at a time).</summary>
     /// <exception cref="OperationCanceledException">The scrape was aborted.</exception>
     internal async Task RefreshAsync(CancellationToken cancellationToken)
     {
         await _refresh.WaitAsync(cancellationToken);
         try
         {
-            IReadOnlyCollection<NodeRecord>? nodes;
+            _round++;
+            Array.Clear(_phaseCounts);
+            // A cancelled visit may stop half-way: the scrape is aborted, and the next refresh completes the state.
             try
             {
-                nodes = await _source.GetNodesAsync(cancellationToken);
+                if (!await _source.VisitNodesAsync(_show, cancellationToken))
+                {
+                    Clear();
+                    return;
+                }
             }
             catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
-                nodes = null;
                 LogSourceFailed(e);
+                Hide();
+                return;
             }
 
-            var all = nodes ?? [];
-            Show(_status, all.SelectMany(n => NodePhases.All.Select(p => (Labels(n, p), p == n.Phase ? 1.0 : 0.0))));
-            Show(_lastHeartbeat, Values(all, n => n.LastHeartbeat?.ToUnixTimeMilliseconds() / 1000.0));
-            Show(_gpuUtilization, Values(all, n => n.Metrics.GpuUtil));
-            Show(_memoryUsed, Values(all, n => n.Metrics.MemUsedGb * 1e9));
-            Show(_latencyP95, Values(all, n => n.Metrics.P95Ms / 1000.0));
-            Show(_nodes, nodes is null ? [] : NodePhases.All.Select(p => (new[] { p.ToWire() }, (double)nodes.Count(n => n.Phase == p))));
+            // Dictionary<,>.Remove during enumeration is allowed (since .NET Core 3.0).
+            foreach (var (id, series) in _shown)
+            {
+                if (series.Round != _round)
+                {
+                    series.Remove();
+                    _shown.Remove(id);
+                }
+            }
+
+            for (var i = 0; i < _fleet.Length; i++)
+            {
+                (_fleet[i] ??= _nodes.WithLabels(NodePhases.All[i].ToWire())).Set(_phaseCounts[i]);
+            }
         }
         finally
         {
@@ -91,40 +121,129 @@ public sealed partial class NodeGauges
         }
     }
 
-    // Sets every series of the snapshot and removes the gauge's other series (deleted nodes).
-    private static void Show(Gauge gauge, IEnumerable<(string[] Labels, double Value)> series)
+    // One node of the snapshot: sets its children, creating them for a node not shown before.
+    private void Show(NodeRecord node)
     {
-        var shown = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var (labels, value) in series)
+        var region = node.Region;
+        var runtime = node.Runtime.ToWire();
+        if (!_shown.TryGetValue(node.Id, out var series) || series.Region != region || series.Runtime != runtime)
         {
-            gauge.WithLabels(labels).Set(value);
-            shown.Add(string.Join('\0', labels));
+            series?.Remove();
+            series = new NodeSeries(this, node.Id, region, runtime);
+            _shown[node.Id] = series;
         }
 
-        foreach (var labels in gauge.GetAllLabelValues().ToList())
+        series.Round = _round;
+        for (var i = 0; i < series.Status.Length; i++)
         {
-            if (!shown.Contains(string.Join('\0', labels)))
-            {
-                gauge.RemoveLabelled(labels);
-            }
+            var current = NodePhases.All[i] == node.Phase;
+            series.Status[i].Set(current ? 1.0 : 0.0);
+            _phaseCounts[i] += current ? 1 : 0;
+        }
+
+        Set(_lastHeartbeat, ref series.LastHeartbeat, series.Labels, node.LastHeartbeat?.ToUnixTimeMilliseconds() / 1000.0);
+        Set(_gpuUtilization, ref series.GpuUtilization, series.Labels, node.Metrics.GpuUtil);
+        Set(_memoryUsed, ref series.MemoryUsed, series.Labels, node.Metrics.MemUsedGb * 1e9);
+        Set(_latencyP95, ref series.LatencyP95, series.Labels, node.Metrics.P95Ms / 1000.0);
+    }
+
+    // A value series exists exactly while the node reports the value.
+    private static void Set(Gauge gauge, ref Gauge.Child? child, string[] labels, double? value)
+    {
+        if (value is { } v)
+        {
+            (child ??= gauge.WithLabels(labels)).Set(v);
+        }
+        else if (child is not null)
+        {
+            child.Remove();
+            child = null;
         }
     }
 
-    private static IEnumerable<(string[], double)> Values(IEnumerable<NodeRecord> nodes, Func<NodeRecord, double?> value)
+    // The source failed (often briefly): this scrape has no node or fleet series, but the children are kept, so the
+    // next snapshot sets them again (which publishes them) instead of creating them all anew.
+    private void Hide()
     {
-        foreach (var node in nodes)
+        foreach (var series in _shown.Values)
         {
-            if (value(node) is { } v)
-            {
-                yield return (Labels(node, null), v);
-            }
+            series.Unpublish();
+        }
+
+        foreach (var child in _fleet)
+        {
+            child?.Unpublish();
         }
     }
 
-    private static string[] Labels(NodeRecord node, NodePhase? phase) => phase is { } p
-        ? [node.Id, node.Region, node.Runtime.ToWire(), p.ToWire()]
-        : [node.Id, node.Region, node.Runtime.ToWire()];
+    // No snapshot (e.g. a standby operator, possibly for long): no node or fleet series, and nothing kept.
+    private void Clear()
+    {
+        foreach (var series in _shown.Values)
+        {
+            series.Remove();
+        }
+
+        _shown.Clear();
+        for (var i = 0; i < _fleet.Length; i++)
+        {
+            _fleet[i]?.Remove();
+            _fleet[i] = null;
+        }
+    }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Node metrics source failed; this scrape has no node series")]
     private partial void LogSourceFailed(Exception error);
+
+    // The children of one node, created with its labels and kept while the node is in the snapshot.
+    private sealed class NodeSeries
+    {
+        public readonly string Region;
+        public readonly string Runtime;
+        public readonly string[] Labels;
+        public readonly Gauge.Child[] Status;
+        public Gauge.Child? LastHeartbeat;
+        public Gauge.Child? GpuUtilization;
+        public Gauge.Child? MemoryUsed;
+        public Gauge.Child? LatencyP95;
+        public long Round;
+
+        public NodeSeries(NodeGauges gauges, string id, string region, string runtime)
+        {
+            Region = region;
+            Runtime = runtime;
+            Labels = [id, region, runtime];
+            Status = new Gauge.Child[NodePhases.All.Count];
+            for (var i = 0; i < Status.Length; i++)
+            {
+                Status[i] = gauges._status.WithLabels(id, region, runtime, NodePhases.All[i].ToWire());
+            }
+        }
+
+        public void Unpublish()
+        {
+            foreach (var child in Status)
+            {
+                child.Unpublish();
+            }
+
+            LastHeartbeat?.Unpublish();
+            GpuUtilization?.Unpublish();
+            MemoryUsed?.Unpublish();
+            LatencyP95?.Unpublish();
+        }
+
+        public void Remove()
+        {
+            foreach (var child in Status)
+            {
+                child.Remove();
+            }
+
+            LastHeartbeat?.Remove();
+            GpuUtilization?.Remove();
+            MemoryUsed?.Remove();
+            LatencyP95?.Remove();
+        }
+    }
 }

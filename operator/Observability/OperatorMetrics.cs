@@ -54,26 +54,30 @@ public sealed class OperatorMetrics
 public sealed class InformerNodeSnapshot(OperatorState state) : INodeSnapshotSource
 {
     /// <inheritdoc />
-    public Task<IReadOnlyCollection<NodeRecord>?> GetNodesAsync(CancellationToken cancellationToken)
+    public ValueTask<bool> VisitNodesAsync(Action<NodeRecord> visit, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(visit);
         if (!state.Leading || state.Nodes is not { HasSynced: true } nodes)
         {
-            return Task.FromResult<IReadOnlyCollection<NodeRecord>?>(null);
+            return ValueTask.FromResult(false);
         }
 
-        var records = new List<NodeRecord>();
         foreach (var node in nodes.List())
         {
+            NodeRecord record;
             try
             {
-                records.Add(DgonNodeMapping.ToRecord(node));
+                record = DgonNodeMapping.ToRecord(node);
             }
             catch (FormatException)
             {
                 // An object the CRD's schema should have refused (unknown runtime): not a node we can label.
+                continue;
             }
+
+            visit(record);
         }
 
-        return Task.FromResult<IReadOnlyCollection<NodeRecord>?>(records);
+        return ValueTask.FromResult(true);
     }
 }

@@ -112,6 +112,76 @@ public sealed class NodeGaugesTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task A_node_that_changes_phase_region_or_reported_values_shows_only_its_current_series()
+    {
+        var heartbeat = DateTimeOffset.FromUnixTimeSeconds(1_763_700_000);
+        _source.Nodes = [Node("mac-1", NodePhase.Pending, new NodeMetrics(0.4, 6, 320), heartbeat)];
+        Assert.Equal(8, (await ParsedAsync()).Samples.Count(s => s.Labels.GetValueOrDefault("node") == "mac-1"));
+
+        _source.Nodes = [Node("mac-1", NodePhase.Active, new NodeMetrics(0.7, null, null), heartbeat.AddSeconds(10)) with { Region = "us-east" }];
+        var m = await ParsedAsync();
+
+        var mine = m.Samples.Where(s => s.Labels.GetValueOrDefault("node") == "mac-1").ToList();
+        Assert.All(mine, s => Assert.Equal("us-east", s.Labels["region"]));
+        Assert.Equal(6, mine.Count); // 4 status, heartbeat, GPU: memory and p95 are no longer reported
+        var labels = new[] { ("node", "mac-1"), ("region", "us-east"), ("runtime", "ollama") };
+        Assert.Equal(1, Assert.Single(m.Find("dgon_node_status", [.. labels, ("phase", "active")])).Value);
+        Assert.Equal(0, Assert.Single(m.Find("dgon_node_status", [.. labels, ("phase", "pending")])).Value);
+        Assert.Equal(0.7, Assert.Single(m.Find("dgon_node_gpu_utilization_ratio", labels)).Value);
+        Assert.Equal(1763700010, Assert.Single(m.Find("dgon_node_last_heartbeat_timestamp_seconds", labels)).Value);
+        Assert.Empty(m.Find("dgon_node_memory_used_bytes"));
+        Assert.Empty(m.Find("dgon_node_latency_p95_seconds"));
+    }
+
+    [Fact]
+    public async Task A_large_fleet_that_loses_half_its_nodes_shows_exactly_the_remaining_ones()
+    {
+        var fleet = Enumerable.Range(0, 2_000)
+            .Select(i => Node($"n-{i}", NodePhases.All[i % 4], new NodeMetrics(i / 2000.0, i, i), DateTimeOffset.FromUnixTimeSeconds(i)))
+            .ToList();
+        _source.Nodes = fleet;
+        Assert.Equal(2_000 * 8, (await ParsedAsync()).Samples.Count(s => s.Name.StartsWith("dgon_node_", StringComparison.Ordinal)));
+
+        _source.Nodes = fleet.Where((_, i) => i % 2 == 1).ToList();
+        var m = await ParsedAsync();
+
+        var nodeSamples = m.Samples.Where(s => s.Name.StartsWith("dgon_node_", StringComparison.Ordinal)).ToList();
+        Assert.Equal(1_000 * 8, nodeSamples.Count);
+        Assert.All(nodeSamples, s => Assert.Equal(1, int.Parse(s.Labels["node"].AsSpan(2), System.Globalization.CultureInfo.InvariantCulture) % 2));
+        Assert.Equal(1999.0, Assert.Single(m.Find("dgon_node_memory_used_bytes", ("node", "n-1999"))).Value / 1e9);
+        Assert.Equal(500, Assert.Single(m.Find("dgon_nodes", ("phase", "active"))).Value);   // i % 4 == 1
+        Assert.Equal(0, Assert.Single(m.Find("dgon_nodes", ("phase", "pending"))).Value);    // i % 4 == 0: all removed
+        Assert.Equal(500, Assert.Single(m.Find("dgon_nodes", ("phase", "quarantine"))).Value); // i % 4 == 3
+    }
+
+    [Fact]
+    public async Task After_a_failed_or_missing_snapshot_the_next_one_shows_exactly_its_nodes()
+    {
+        var heartbeat = DateTimeOffset.FromUnixTimeSeconds(1_763_700_000);
+        _source.Nodes = [Node("mac-1", NodePhase.Active, new NodeMetrics(0.4, 6, 320), heartbeat), Node("gone", NodePhase.Active)];
+        await ParsedAsync();
+        _source.Failure = new InvalidOperationException("database down");
+        var failed = await ParsedAsync();
+        Assert.Empty(failed.Find("dgon_nodes"));
+        Assert.DoesNotContain(failed.Samples, s => s.Name.StartsWith("dgon_node_", StringComparison.Ordinal));
+
+        _source.Failure = null;
+        _source.Nodes = [Node("mac-1", NodePhase.Offline, new NodeMetrics(0.4, null, 320), heartbeat)];
+        var m = await ParsedAsync();
+
+        Assert.DoesNotContain(m.Samples, s => s.Labels.GetValueOrDefault("node") == "gone");
+        Assert.Equal(7, m.Samples.Count(s => s.Labels.GetValueOrDefault("node") == "mac-1")); // memory no longer reported
+        Assert.Equal(1, Assert.Single(m.Find("dgon_node_status", ("node", "mac-1"), ("phase", "offline"))).Value);
+        Assert.Equal(0, Assert.Single(m.Find("dgon_nodes", ("phase", "active"))).Value);
+        Assert.Equal(4, m.Find("dgon_nodes").Count());
+
+        _source.Nodes = null; // a standby operator
+        Assert.DoesNotContain((await ParsedAsync()).Samples, s => s.Name.StartsWith("dgon_node", StringComparison.Ordinal));
+        _source.Nodes = [Node("mac-1", NodePhase.Active)];
+        Assert.Equal(4, (await ParsedAsync()).Samples.Count(s => s.Labels.GetValueOrDefault("node") == "mac-1"));
+    }
+
+    [Fact]
     public async Task No_snapshot_or_a_failing_source_exports_no_node_series_and_the_scrape_still_succeeds()
     {
         _source.Nodes = null; // e.g. a standby operator
@@ -141,7 +211,19 @@ public sealed class NodeGaugesTests : IAsyncDisposable
 
         public Exception? Failure { get; set; }
 
-        public Task<IReadOnlyCollection<NodeRecord>?> GetNodesAsync(CancellationToken cancellationToken) =>
-            Failure is { } e ? Task.FromException<IReadOnlyCollection<NodeRecord>?>(e) : Task.FromResult(Nodes);
+        public ValueTask<bool> VisitNodesAsync(Action<NodeRecord> visit, CancellationToken cancellationToken)
+        {
+            if (Failure is { } e)
+            {
+                return ValueTask.FromException<bool>(e);
+            }
+
+            foreach (var node in Nodes ?? [])
+            {
+                visit(node);
+            }
+
+            return ValueTask.FromResult(Nodes is not null);
+        }
     }
 }
