@@ -272,6 +272,9 @@ public sealed partial class DashboardBrowserTests(BrowserFixture browser, ITestO
             await page.WaitForURLAsync(new Regex("status=active"));
             Assert.Contains("region=eu-west", page.Url, StringComparison.Ordinal);
             await Expect(rows.First).ToHaveAttributeAsync("data-node-id", Fleet.Id(1));
+            await page.GetByTestId("clear-region").ClickAsync();
+            await page.WaitForURLAsync(new Regex("/nodes\\?status=active$"));
+            await Expect(rows).ToHaveCountAsync(50);
         }
         finally
         {
