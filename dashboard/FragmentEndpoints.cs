@@ -11,7 +11,11 @@ namespace Dgon.Dashboard;
 /// </summary>
 public static class FragmentEndpoints
 {
-    /// <summary>Maps <c>GET /fragments/summary</c> and <c>GET /fragments/nodes?status=&amp;region=</c>.</summary>
+    /// <summary>
+    /// Maps <c>GET /fragments/summary</c> (one <c>GET /v1/summary</c>) and
+    /// <c>GET /fragments/nodes?status=&amp;region=&amp;prefix=&amp;cursor=&amp;trail=&amp;page=</c> (the page being looked
+    /// at: one <c>GET /v1/nodes</c> of <see cref="NodesQuery.PageSize"/> nodes, see <see cref="NodesQuery"/>).
+    /// </summary>
     public static IEndpointRouteBuilder MapFragments(this IEndpointRouteBuilder endpoints)
     {
         var fragments = endpoints.MapGroup("/fragments").AddEndpointFilter(async (context, next) =>
@@ -26,13 +30,13 @@ public static class FragmentEndpoints
                 [nameof(SummaryCards.Result)] = await api.GetSummaryAsync(cancellationToken),
             }));
 
-        fragments.MapGet("/nodes", async (DgonApiClient api, string? status, string? region, CancellationToken cancellationToken) =>
+        fragments.MapGet("/nodes", async (DgonApiClient api, string? status, string? region, string? prefix, string? cursor, string? trail, string? page, CancellationToken cancellationToken) =>
         {
-            var filter = NodeFilter.Create(status, region);
+            var query = NodesQuery.Create(status, region, prefix, cursor, trail, page);
             return new RazorComponentResult<NodesTable>(new Dictionary<string, object?>
             {
-                [nameof(NodesTable.Filter)] = filter,
-                [nameof(NodesTable.Result)] = await api.GetNodesAsync(filter.Status, filter.Region, cancellationToken),
+                [nameof(NodesTable.Query)] = query,
+                [nameof(NodesTable.Result)] = await query.LoadAsync(api, cancellationToken),
             });
         });
 

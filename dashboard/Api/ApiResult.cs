@@ -55,7 +55,7 @@ public sealed record ApiResult<T>
     }
 }
 
-/// <summary>All nodes read from <c>GET /v1/nodes</c>, across every page.</summary>
-/// <param name="Nodes">The nodes, in API order.</param>
-/// <param name="Truncated">True when reading stopped at <see cref="DgonApiClient.MaxPages"/> pages although more were announced.</param>
-public sealed record NodeList(IReadOnlyList<NodeView> Nodes, bool Truncated);
+/// <summary>One page of <c>GET /v1/nodes</c>.</summary>
+/// <param name="Nodes">The nodes of this page, in API (id) order; at most the requested limit.</param>
+/// <param name="NextCursor">The API's opaque cursor of the next page, or null when this is the last one.</param>
+public sealed record NodePage(IReadOnlyList<NodeView> Nodes, string? NextCursor);

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using Dgon.Domain.Contracts;
@@ -13,9 +14,6 @@ public sealed partial class DgonApiClient
 {
     /// <summary>Time allowed for one API request.</summary>
     public static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(3);
-
-    /// <summary>Most pages of <c>GET /v1/nodes</c> read for one refresh.</summary>
-    public const int MaxPages = 100;
 
     private readonly HttpClient _http;
     private readonly ILogger<DgonApiClient> _logger;
@@ -42,64 +40,48 @@ public sealed partial class DgonApiClient
     }
 
     /// <summary>
-    /// <c>GET /v1/nodes</c>, following <c>Link: &lt;…&gt;; rel="next"</c> headers to read every page
-    /// (at most <see cref="MaxPages"/>).
+    /// One page of <c>GET /v1/nodes?status=&amp;region=&amp;prefix=&amp;limit=&amp;cursor=</c> (nodes in id order): one
+    /// request, never the whole fleet. The next page's cursor is the <c>cursor</c> query parameter of the
+    /// <c>Link: &lt;…&gt;; rel="next"</c> target (RFC 8288); the dashboard builds its own next request from it, so the
+    /// filter it sends does not depend on what the API copies into the link.
     /// </summary>
-    /// <param name="status">Only nodes in this status (wire name), or null for all.</param>
-    /// <param name="region">Only nodes in this region, or null for all.</param>
-    /// <param name="cancellationToken">Cancels the whole read.</param>
-    public async Task<ApiResult<NodeList>> GetNodesAsync(string? status, string? region, CancellationToken cancellationToken)
+    /// <param name="query">Filter and position; <see cref="NodeFilter.InvalidPrefix"/> is never sent (callers check it first).</param>
+    /// <param name="limit">Page size, 1–1000 (the API's bounds).</param>
+    /// <param name="cancellationToken">Cancels the request.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="limit"/> is outside 1–1000.</exception>
+    public async Task<ApiResult<NodePage>> GetNodePageAsync(NodesQuery query, int limit, CancellationToken cancellationToken)
     {
-        var query = new Dictionary<string, string?>(StringComparer.Ordinal);
-        if (!string.IsNullOrEmpty(status))
+        ArgumentNullException.ThrowIfNull(query);
+        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(limit, 1000);
+        var parameters = new Dictionary<string, string?>(StringComparer.Ordinal);
+        (query.Filter with { InvalidPrefix = null }).AddTo(parameters);
+        parameters["limit"] = limit.ToString(CultureInfo.InvariantCulture);
+        if (query.Position.Cursor is { } cursor)
         {
-            query["status"] = status;
+            parameters["cursor"] = cursor;
         }
 
-        if (!string.IsNullOrEmpty(region))
+        var uri = new Uri(QueryHelpers.AddQueryString("v1/nodes", parameters), UriKind.Relative);
+        var (result, next) = await GetAsync(uri, DgonJsonContext.Default.ListNodeView, cancellationToken);
+        if (!result.Succeeded)
         {
-            query["region"] = region;
+            return ApiResult<NodePage>.Failed(result.Failure);
         }
 
-        var nodes = new List<NodeView>();
-        var visited = new HashSet<Uri>();
-        Uri? next = new(QueryHelpers.AddQueryString("v1/nodes", query), UriKind.Relative);
-        for (var page = 0; next is not null; page++)
+        string? nextCursor = null;
+        if (next is not null)
         {
-            if (page == MaxPages)
+            nextCursor = QueryHelpers.ParseQuery(next.Query).TryGetValue("cursor", out var values) ? values.ToString() : null;
+            if (string.IsNullOrEmpty(nextCursor))
             {
-                return ApiResult<NodeList>.Success(new NodeList(nodes, Truncated: true));
-            }
-
-            var (result, nextTarget) = await GetAsync(next, DgonJsonContext.Default.ListNodeView, cancellationToken);
-            if (!result.Succeeded)
-            {
-                return ApiResult<NodeList>.Failed(result.Failure);
-            }
-
-            nodes.AddRange(result.Value);
-            visited.Add(next.IsAbsoluteUri ? next : new Uri(_http.BaseAddress!, next));
-            next = nextTarget;
-            if (next is not null && CheckNextLink(next, visited) is { } failure)
-            {
+                var failure = new ApiFailure(ApiFailureKind.BadResponse, "the next-page link has no cursor");
                 LogBadResponse(_logger, next, failure.Detail);
-                return ApiResult<NodeList>.Failed(failure);
+                return ApiResult<NodePage>.Failed(failure);
             }
         }
 
-        return ApiResult<NodeList>.Success(new NodeList(nodes, Truncated: false));
-    }
-
-    private ApiFailure? CheckNextLink(Uri next, HashSet<Uri> visited)
-    {
-        if (Uri.Compare(next, _http.BaseAddress, UriComponents.SchemeAndServer, UriFormat.UriEscaped, StringComparison.OrdinalIgnoreCase) != 0)
-        {
-            return new ApiFailure(ApiFailureKind.BadResponse, "the next-page link points outside the API");
-        }
-
-        return visited.Contains(next)
-            ? new ApiFailure(ApiFailureKind.BadResponse, "the next-page link repeats a page already read")
-            : null;
+        return ApiResult<NodePage>.Success(new NodePage(result.Value, nextCursor));
     }
 
     private async Task<(ApiResult<T> Result, Uri? Next)> GetAsync<T>(Uri uri, JsonTypeInfo<T> typeInfo, CancellationToken cancellationToken)

@@ -211,6 +211,138 @@ public sealed partial class DashboardBrowserTests(BrowserFixture browser, ITestO
         }
     }
 
+    [Fact]
+    public async Task Pages_through_the_nodes_with_next_previous_reload_and_the_back_button()
+    {
+        var pg = await SharedPostgres.GetAsync();
+        var databaseUrl = await pg.CreateDatabaseAsync();
+        await using var api = await ApiHost.StartAsync(new ApiHostOptions { DatabaseUrl = databaseUrl });
+        await Fleet.InsertAsync(pg, databaseUrl, 120); // pages of 50, 50 and 20
+        await using var dashboard = await DashboardHost.StartAsync(api.BaseAddress);
+        try
+        {
+            var page = await NewPageAsync();
+            await page.GotoAsync(dashboard.Url("nodes"));
+            var rows = page.GetByTestId("node-row");
+            var next = page.GetByTestId("page-next");
+            var previous = page.GetByTestId("page-previous");
+            await Expect(rows).ToHaveCountAsync(50);
+            await Expect(rows.First).ToHaveAttributeAsync("data-node-id", Fleet.Id(1));
+            await Expect(page.GetByTestId("nodes-count")).ToContainTextAsync("Page 1 · 50 nodes");
+            await Expect(previous).ToHaveAttributeAsync("aria-disabled", "true");
+            await Expect(page.GetByRole(AriaRole.Navigation, new() { Name = "Pages of nodes" })).ToBeVisibleAsync();
+
+            await next.ClickAsync();
+            await page.WaitForURLAsync(new Regex("page=2"));
+            await Expect(rows.First).ToHaveAttributeAsync("data-node-id", Fleet.Id(51));
+            await next.ClickAsync();
+            await page.WaitForURLAsync(new Regex("page=3"));
+            await Expect(rows).ToHaveCountAsync(20);
+            await Expect(rows.Last).ToHaveAttributeAsync("data-node-id", Fleet.Id(120));
+            await Expect(next).ToHaveAttributeAsync("aria-disabled", "true");
+            await Expect(page).ToHaveTitleAsync(new Regex("page 3"));
+            await BrowserFixture.ScreenshotAsync(page, "nodes-page-3");
+
+            // A reload keeps the page; so does the live refresh, in place.
+            await page.ReloadAsync();
+            await Expect(rows.First).ToHaveAttributeAsync("data-node-id", Fleet.Id(101));
+            await page.EvaluateAsync("() => { window.__noReload = 1; }");
+            var updated = await page.GetByTestId("updated-at").GetAttributeAsync("datetime");
+            await Expect(page.GetByTestId("updated-at")).Not.ToHaveAttributeAsync("datetime", updated!);
+            await Expect(rows.First).ToHaveAttributeAsync("data-node-id", Fleet.Id(101));
+            await Expect(rows).ToHaveCountAsync(20);
+            Assert.Equal(1, await page.EvaluateAsync<int>("() => window.__noReload"));
+
+            // Previous from the trail, then the browser's back button retraces the visits.
+            await previous.ClickAsync();
+            await page.WaitForURLAsync(new Regex("page=2"));
+            await Expect(rows.First).ToHaveAttributeAsync("data-node-id", Fleet.Id(51));
+            await page.GoBackAsync();
+            await Expect(rows.First).ToHaveAttributeAsync("data-node-id", Fleet.Id(101));
+            await page.GoBackAsync(); // the reload replaced no entry: this is page 2 again, then page 1
+            await Expect(rows.First).ToHaveAttributeAsync("data-node-id", Fleet.Id(51));
+            await page.GoBackAsync();
+            await Expect(rows.First).ToHaveAttributeAsync("data-node-id", Fleet.Id(1));
+
+            // A status or region filter starts again from page 1.
+            await page.GotoAsync(dashboard.Url("nodes?region=eu-west"));
+            await Expect(rows).ToHaveCountAsync(40);
+            await Expect(page.GetByTestId("clear-region")).ToContainTextAsync("eu-west");
+            await page.GetByTestId("filter-active").ClickAsync();
+            await page.WaitForURLAsync(new Regex("status=active"));
+            Assert.Contains("region=eu-west", page.Url, StringComparison.Ordinal);
+            await Expect(rows.First).ToHaveAttributeAsync("data-node-id", Fleet.Id(1));
+            await page.GetByTestId("clear-region").ClickAsync();
+            await page.WaitForURLAsync(new Regex("/nodes\\?status=active$"));
+            await Expect(rows).ToHaveCountAsync(50);
+        }
+        finally
+        {
+            output.WriteLine(dashboard.Process.Dump());
+        }
+    }
+
+    [Fact]
+    public async Task An_invalid_search_prefix_is_explained_at_the_search_box()
+    {
+        await using var dashboard = await DashboardHost.StartAsync(new Uri($"http://127.0.0.1:{FreePort.Next()}"));
+        var page = await NewPageAsync();
+        await page.GotoAsync(dashboard.Url("nodes"));
+        var box = page.GetByRole(AriaRole.Searchbox, new() { Name = "Search by node id prefix" });
+        await box.FillAsync("gpu_1");
+        await box.PressAsync("Enter");
+        await page.WaitForURLAsync(new Regex("prefix=gpu_1"));
+        await Expect(box).ToHaveValueAsync("gpu_1");
+        await Expect(box).ToHaveAttributeAsync("aria-invalid", "true");
+        await Expect(page.GetByTestId("search-hint")).ToContainTextAsync("Not a node id prefix");
+        await Expect(page.GetByTestId("nodes-empty")).ToContainTextAsync("gpu_1");
+        await Expect(page.GetByTestId("api-unreachable")).ToHaveCountAsync(0); // the API was not asked
+        await BrowserFixture.ScreenshotAsync(page, "nodes-invalid-prefix");
+    }
+
+    /// <summary>Needs the API's <c>GET /v1/nodes?prefix=</c> (the integrator's change): without it every node is listed.</summary>
+    [Fact]
+    public async Task Searches_by_id_prefix_and_pages_within_the_result()
+    {
+        var pg = await SharedPostgres.GetAsync();
+        var databaseUrl = await pg.CreateDatabaseAsync();
+        await using var api = await ApiHost.StartAsync(new ApiHostOptions { DatabaseUrl = databaseUrl });
+        await Fleet.InsertAsync(pg, databaseUrl, 120);
+        await using var dashboard = await DashboardHost.StartAsync(api.BaseAddress);
+        try
+        {
+            var page = await NewPageAsync();
+            await page.GotoAsync(dashboard.Url("nodes"));
+            var rows = page.GetByTestId("node-row");
+            var box = page.GetByRole(AriaRole.Searchbox, new() { Name = "Search by node id prefix" });
+            await box.FillAsync("NODE-0001"); // lowercased: ids are lowercase
+            await page.GetByTestId("search-submit").ClickAsync();
+            await page.WaitForURLAsync(new Regex("prefix=NODE-0001"));
+            await Expect(box).ToHaveValueAsync("node-0001");
+            await Expect(rows).ToHaveCountAsync(21); // node-000100 … node-000120
+            await Expect(rows.First).ToHaveAttributeAsync("data-node-id", Fleet.Id(100));
+            await Expect(page.GetByTestId("page-next")).ToHaveAttributeAsync("aria-disabled", "true");
+            await BrowserFixture.ScreenshotAsync(page, "nodes-search");
+
+            // A prefix matching more than a page pages within the result, keeping the search.
+            await page.GotoAsync(dashboard.Url("nodes?prefix=node-0000"));
+            await Expect(rows).ToHaveCountAsync(50);
+            await page.GetByTestId("page-next").ClickAsync();
+            await page.WaitForURLAsync(new Regex("page=2"));
+            Assert.Contains("prefix=node-0000", page.Url, StringComparison.Ordinal);
+            await Expect(rows).ToHaveCountAsync(49); // node-000001 … node-000099
+            await Expect(rows.Last).ToHaveAttributeAsync("data-node-id", Fleet.Id(99));
+
+            await page.GetByTestId("search-clear").ClickAsync();
+            await Expect(rows).ToHaveCountAsync(50);
+            await Expect(box).ToHaveValueAsync("");
+        }
+        finally
+        {
+            output.WriteLine(dashboard.Process.Dump());
+        }
+    }
+
     private async Task<IPage> NewPageAsync()
     {
         var page = await browser.NewPageAsync();

@@ -68,54 +68,131 @@ public sealed partial class DashboardServerTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task The_nodes_table_holds_every_page_of_the_api()
+    public async Task A_refresh_asks_the_api_for_one_page_and_the_overview_only_for_the_summary()
     {
-        // GET /v1/nodes answers 500 nodes per page by default: 501 nodes take two pages and a Link header.
-        const int count = 501;
         var pg = await SharedPostgres.GetAsync();
-        await using var api = await ApiHost.StartAsync(new ApiHostOptions { DatabaseUrl = await pg.CreateDatabaseAsync() });
-        using (var gate = new SemaphoreSlim(8))
-        {
-            await Task.WhenAll(Enumerable.Range(0, count).Select(async i =>
-            {
-                await gate.WaitAsync();
-                try
-                {
-                    await TestNode.RegisterAsync(api.Client, $"node-{i:D4}", i % 2 == 0 ? "ap-southeast" : "eu-west");
-                }
-                finally
-                {
-                    gate.Release();
-                }
-            }));
-        }
-
-        using (var firstPage = await api.Client.GetAsync(new Uri("/v1/nodes", UriKind.Relative)))
-        {
-            Assert.True(firstPage.Headers.Contains("Link"), "the API should page 501 nodes");
-        }
-
-        await using var dashboard = await DashboardHost.StartAsync(api.BaseAddress);
+        var databaseUrl = await pg.CreateDatabaseAsync();
+        await using var api = await ApiHost.StartAsync(new ApiHostOptions { DatabaseUrl = databaseUrl });
+        await Fleet.InsertAsync(pg, databaseUrl, 120);
+        await using var proxy = await RecordingProxy.StartAsync(api.BaseAddress);
+        await using var dashboard = await DashboardHost.StartAsync(proxy.BaseAddress);
         try
         {
-            var html = await dashboard.Client.GetStringAsync(new Uri("fragments/nodes", UriKind.Relative));
-            var ids = NodeRowPattern().Matches(html).Select(m => m.Groups[1].Value).ToList();
-            Assert.Equal(count, ids.Count);
-            Assert.Equal(count, ids.Distinct(StringComparer.Ordinal).Count());
-            Assert.Contains("node-0500", ids);
-            Assert.Contains($"{count} nodes", html, StringComparison.Ordinal);
+            // The Nodes page and its refresh: one GET /v1/nodes of 50 each, whatever the fleet's size.
+            foreach (var path in new[] { "nodes", "fragments/nodes" })
+            {
+                proxy.Clear();
+                var html = await dashboard.Client.GetStringAsync(new Uri(path, UriKind.Relative));
+                Assert.Equal(["/v1/nodes?limit=50"], proxy.Requests);
+                Assert.Equal(Enumerable.Range(1, 50).Select(Fleet.Id), Rows(html));
+            }
 
-            var summary = await dashboard.Client.GetStringAsync(new Uri("fragments/summary", UriKind.Relative));
-            Assert.Matches("data-testid=\"total-nodes\">501<", summary);
+            // Page 2 through the Next link: the cursor goes to the API, the filter stays.
+            proxy.Clear();
+            var filtered = await dashboard.Client.GetStringAsync(new Uri("fragments/nodes?status=active&prefix=NODE-0", UriKind.Relative));
+            Assert.Equal(["/v1/nodes?status=active&prefix=node-0&limit=50"], proxy.Requests);
+            var next = NextHref(filtered);
+            Assert.Contains("prefix=node-0", next, StringComparison.Ordinal);
+            Assert.Contains("status=active", next, StringComparison.Ordinal);
+            Assert.Contains("page=2", next, StringComparison.Ordinal);
+            proxy.Clear();
+            await dashboard.Client.GetStringAsync(new Uri("fragments/" + next, UriKind.Relative));
+            var second = Assert.Single(proxy.Requests);
+            Assert.StartsWith("/v1/nodes?status=active&prefix=node-0&limit=50&cursor=", second, StringComparison.Ordinal);
 
-            var filtered = await dashboard.Client.GetStringAsync(new Uri("fragments/nodes?region=eu-west", UriKind.Relative));
-            Assert.Equal(count / 2, NodeRowPattern().Matches(filtered).Count);
+            // The Overview and its refresh: /v1/summary only, never the node list.
+            foreach (var path in new[] { "", "fragments/summary" })
+            {
+                proxy.Clear();
+                var html = await dashboard.Client.GetStringAsync(new Uri(path, UriKind.Relative));
+                Assert.Equal(["/v1/summary"], proxy.Requests);
+                Assert.Matches("data-testid=\"total-nodes\">120<", html);
+            }
+
+            // A prefix that cannot start an id is explained, and the API is not asked.
+            proxy.Clear();
+            var invalid = await dashboard.Client.GetStringAsync(new Uri("nodes?prefix=gpu_1", UriKind.Relative));
+            Assert.Empty(proxy.Requests);
+            Assert.Contains("aria-invalid=\"true\"", invalid, StringComparison.Ordinal);
+            Assert.Contains("data-testid=\"nodes-empty\"", invalid, StringComparison.Ordinal);
+            Assert.Empty(Rows(invalid));
         }
         finally
         {
             output.WriteLine(dashboard.Process.Dump());
         }
     }
+
+    [Fact]
+    public async Task Next_links_walk_the_whole_list_once_in_id_order()
+    {
+        const int count = 120; // pages of 50, 50 and 20
+        var pg = await SharedPostgres.GetAsync();
+        var databaseUrl = await pg.CreateDatabaseAsync();
+        await using var api = await ApiHost.StartAsync(new ApiHostOptions { DatabaseUrl = databaseUrl });
+        await Fleet.InsertAsync(pg, databaseUrl, count);
+        await using var dashboard = await DashboardHost.StartAsync(api.BaseAddress);
+        try
+        {
+            foreach (var (start, expected) in new[] { ("fragments/nodes", Enumerable.Range(1, count)), ("fragments/nodes?region=eu-west", Enumerable.Range(1, count).Where(i => i % 3 == 1)) })
+            {
+                var seen = new List<string>();
+                var pages = 0;
+                for (var path = start; path is not null; pages++)
+                {
+                    Assert.True(pages < 10, "the Next links should end");
+                    var html = await dashboard.Client.GetStringAsync(new Uri(path, UriKind.Relative));
+                    Assert.Contains($"Page {pages + 1} ·", html, StringComparison.Ordinal);
+                    seen.AddRange(Rows(html));
+                    path = NextLinkPattern().Match(html) is { Success: true } m ? "fragments/" + WebUtility.HtmlDecode(m.Groups[1].Value) : null;
+                }
+
+                Assert.Equal(expected.Select(Fleet.Id), seen);
+                Assert.Equal((expected.Count() + 49) / 50, pages);
+            }
+        }
+        finally
+        {
+            output.WriteLine(dashboard.Process.Dump());
+        }
+    }
+
+    /// <summary>Needs the API's <c>GET /v1/nodes?prefix=</c> (the integrator's change): without it every node is listed.</summary>
+    [Fact]
+    public async Task The_prefix_search_lists_only_the_nodes_whose_id_starts_with_it()
+    {
+        var pg = await SharedPostgres.GetAsync();
+        var databaseUrl = await pg.CreateDatabaseAsync();
+        await using var api = await ApiHost.StartAsync(new ApiHostOptions { DatabaseUrl = databaseUrl });
+        await Fleet.InsertAsync(pg, databaseUrl, 120);
+        await using var dashboard = await DashboardHost.StartAsync(api.BaseAddress);
+        try
+        {
+            var html = await dashboard.Client.GetStringAsync(new Uri("fragments/nodes?prefix=node-00005", UriKind.Relative));
+            Assert.Equal(Enumerable.Range(50, 10).Select(Fleet.Id), Rows(html));
+            Assert.DoesNotMatch(NextLinkPattern(), html);
+
+            var none = await dashboard.Client.GetStringAsync(new Uri("fragments/nodes?prefix=gpu-", UriKind.Relative));
+            Assert.Empty(Rows(none));
+            Assert.Contains("No nodes match this filter.", none, StringComparison.Ordinal);
+        }
+        finally
+        {
+            output.WriteLine(dashboard.Process.Dump());
+        }
+    }
+
+    private static List<string> Rows(string html) => NodeRowPattern().Matches(html).Select(m => m.Groups[1].Value).ToList();
+
+    private static string NextHref(string html)
+    {
+        var match = NextLinkPattern().Match(html);
+        Assert.True(match.Success, "no Next link");
+        return WebUtility.HtmlDecode(match.Groups[1].Value);
+    }
+
+    [GeneratedRegex("rel=\"next\" href=\"(nodes[^\"]*)\"")]
+    private static partial Regex NextLinkPattern();
 
     [GeneratedRegex("data-node-id=\"([^\"]+)\"")]
     private static partial Regex NodeRowPattern();

@@ -82,76 +82,60 @@ public sealed class DgonApiClientTests
     }
 
     [Fact]
-    public async Task Follows_next_links_across_pages_and_forwards_the_filter()
+    public async Task Reads_one_page_with_the_filter_the_limit_and_the_cursor_and_returns_the_next_cursor()
     {
         var requested = new List<Uri>();
         using var http = Client(request =>
         {
             requested.Add(request.RequestUri!);
-            return request.RequestUri!.Query switch
-            {
-                "?status=active&region=ap-southeast" => Json(Nodes("a", "b"), "</v1/nodes?limit=2&cursor=c1&status=active&region=ap-southeast>; rel=\"next\""),
-                "?limit=2&cursor=c1&status=active&region=ap-southeast" => Json(Nodes("c", "d"), "<http://api.test/v1/nodes?limit=2&cursor=c2&status=active&region=ap-southeast>; rel=\"next\""),
-                "?limit=2&cursor=c2&status=active&region=ap-southeast" => Json(Nodes("e")),
-                _ => new HttpResponseMessage(HttpStatusCode.BadRequest),
-            };
+            return Json(Nodes("gpu-a", "gpu-b"), "</v1/nodes?limit=2&cursor=Z3B1LWI&status=active>; rel=\"next\"");
         });
+        var query = NodesQuery.Create("active", "ap-southeast", "GPU-", "Z3B1LWE", null, "2");
 
-        var result = await new DgonApiClient(http, NullLogger<DgonApiClient>.Instance).GetNodesAsync("active", "ap-southeast", default);
+        var result = await new DgonApiClient(http, NullLogger<DgonApiClient>.Instance).GetNodePageAsync(query, 2, default);
 
         Assert.True(result.Succeeded, result.Failure?.Detail);
-        Assert.Equal(["a", "b", "c", "d", "e"], result.Value.Nodes.Select(n => n.Id));
-        Assert.False(result.Value.Truncated);
-        Assert.Equal(3, requested.Count);
-        Assert.All(requested, uri => Assert.Equal("/v1/nodes", uri.AbsolutePath));
+        Assert.Equal(["gpu-a", "gpu-b"], result.Value.Nodes.Select(n => n.Id));
+        Assert.Equal("Z3B1LWI", result.Value.NextCursor);
+        var uri = Assert.Single(requested);
+        Assert.Equal("/v1/nodes?status=active&region=ap-southeast&prefix=gpu-&limit=2&cursor=Z3B1LWE", uri.PathAndQuery);
     }
 
     [Fact]
-    public async Task A_failing_later_page_fails_the_whole_list()
+    public async Task The_last_page_has_no_next_cursor()
     {
-        using var http = Client(request => request.RequestUri!.Query.Length == 0
-            ? Json(Nodes("a"), "</v1/nodes?cursor=c1>; rel=\"next\"")
-            : new HttpResponseMessage(HttpStatusCode.BadGateway));
-        var result = await new DgonApiClient(http, NullLogger<DgonApiClient>.Instance).GetNodesAsync(null, null, default);
-        Assert.Equal(ApiFailureKind.Unreachable, result.Failure?.Kind);
-    }
-
-    [Fact]
-    public async Task A_next_link_to_another_origin_is_not_followed()
-    {
-        var calls = 0;
-        using var http = Client(_ =>
-        {
-            calls++;
-            return Json(Nodes("a"), "<http://elsewhere.test/v1/nodes?cursor=c1>; rel=\"next\"");
-        });
-        var result = await new DgonApiClient(http, NullLogger<DgonApiClient>.Instance).GetNodesAsync(null, null, default);
-        Assert.Equal(ApiFailureKind.BadResponse, result.Failure?.Kind);
-        Assert.Equal(1, calls);
-    }
-
-    [Fact]
-    public async Task A_next_link_loop_stops()
-    {
-        using var http = Client(request => Json(Nodes("a"), "</v1/nodes?cursor=same>; rel=\"next\""));
-        var result = await new DgonApiClient(http, NullLogger<DgonApiClient>.Instance).GetNodesAsync(null, null, default);
-        Assert.Equal(ApiFailureKind.BadResponse, result.Failure?.Kind);
-        Assert.Contains("repeats", result.Failure?.Detail, StringComparison.Ordinal);
-    }
-
-    [Fact]
-    public async Task Stops_after_the_page_limit_and_says_so()
-    {
-        var page = 0;
-        using var http = Client(_ =>
-        {
-            page++;
-            return Json(Nodes($"n{page}"), $"</v1/nodes?cursor=c{page}>; rel=\"next\"");
-        });
-        var result = await new DgonApiClient(http, NullLogger<DgonApiClient>.Instance).GetNodesAsync(null, null, default);
+        using var http = Client(_ => Json(Nodes("a")));
+        var result = await new DgonApiClient(http, NullLogger<DgonApiClient>.Instance).GetNodePageAsync(FirstPage, 50, default);
         Assert.True(result.Succeeded);
-        Assert.True(result.Value.Truncated);
-        Assert.Equal(DgonApiClient.MaxPages, result.Value.Nodes.Count);
+        Assert.Null(result.Value.NextCursor);
+    }
+
+    [Fact]
+    public async Task A_next_link_without_a_cursor_is_a_bad_response()
+    {
+        using var http = Client(_ => Json(Nodes("a"), "</v1/nodes?limit=50>; rel=\"next\""));
+        var result = await new DgonApiClient(http, NullLogger<DgonApiClient>.Instance).GetNodePageAsync(FirstPage, 50, default);
+        Assert.Equal(ApiFailureKind.BadResponse, result.Failure?.Kind);
+        Assert.Contains("cursor", result.Failure?.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_rejected_cursor_is_a_bad_response()
+    {
+        using var http = Client(_ => new HttpResponseMessage(HttpStatusCode.BadRequest));
+        var query = NodesQuery.Create(null, null, null, "not-ours", null, null);
+        var result = await new DgonApiClient(http, NullLogger<DgonApiClient>.Instance).GetNodePageAsync(query, 50, default);
+        Assert.Equal(ApiFailureKind.BadResponse, result.Failure?.Kind);
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1001)]
+    public async Task A_limit_outside_the_api_bounds_throws(int limit)
+    {
+        using var http = Client(_ => Json("[]"));
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(
+            () => new DgonApiClient(http, NullLogger<DgonApiClient>.Instance).GetNodePageAsync(FirstPage, limit, default));
     }
 
     [Fact]
@@ -164,10 +148,12 @@ public sealed class DgonApiClientTests
             return Task.FromResult(Json("[]"));
         }))
         { BaseAddress = new Uri("http://gateway.test/dgon/") };
-        var result = await new DgonApiClient(http, NullLogger<DgonApiClient>.Instance).GetNodesAsync(null, null, default);
+        var result = await new DgonApiClient(http, NullLogger<DgonApiClient>.Instance).GetNodePageAsync(FirstPage, 50, default);
         Assert.True(result.Succeeded);
-        Assert.Equal(new Uri("http://gateway.test/dgon/v1/nodes"), seen);
+        Assert.Equal(new Uri("http://gateway.test/dgon/v1/nodes?limit=50"), seen);
     }
+
+    private static NodesQuery FirstPage { get; } = new(NodeFilter.None, NodePagePosition.First);
 
     private static string Nodes(params string[] ids) =>
         "[" + string.Join(',', ids.Select(id => NodeJson.Replace("{0}", id, StringComparison.Ordinal))) + "]";
