@@ -71,8 +71,9 @@ internal static class SimulateCommand
                 queue.TryPeek(out node, out due);
             }
 
-            if (due >= end)
+            if (due >= end || Stopwatch.GetTimestamp() >= end)
             {
+                // Past the window on the clock too: a server slower than N / interval makes due times lag behind it.
                 break;
             }
 
