@@ -32,18 +32,15 @@ say() { printf '[bench] %s\n' "$*"; }
 cleanup() {
   set +e
   [ -n "$API_PID" ] && kill -TERM "$API_PID" 2>/dev/null && wait "$API_PID" 2>/dev/null
-  if [ -n "$PG_PID" ]; then
-    as_pg "$PG_BIN/pg_ctl" stop -D "$WORK/pg/data" -m fast -w -t 30 >/dev/null 2>&1 || kill -INT "$PG_PID" 2>/dev/null
-    wait "$PG_PID" 2>/dev/null
-  fi
+  pg_stop "$WORK"
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# as_pg, free_port, pg_find_bin, pg_start, pg_stop
+source "$ROOT/bench/lib/postgres.sh"
 
 command -v python3 >/dev/null || { echo "python3 is needed (free ports, JSON, HMAC)" >&2; exit 1; }
 if ! command -v hey >/dev/null; then
@@ -53,11 +50,7 @@ if ! command -v hey >/dev/null; then
     echo "hey is not installed (Debian: apt-get install hey; macOS: brew install hey)" >&2; exit 1
   fi
 fi
-if [ -z "${PG_BIN:-}" ]; then
-  PG_BIN="$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -1)"
-  [ -x "$PG_BIN/initdb" ] || PG_BIN="$(dirname "$(command -v initdb || echo /nonexistent/initdb)")"
-fi
-[ -x "$PG_BIN/initdb" ] || { echo "PostgreSQL server binaries not found: set PG_BIN" >&2; exit 1; }
+pg_find_bin
 
 if [ "$BUILD" = 1 ]; then
   say "dotnet build api/Dgon.Api.csproj -c Release"
@@ -67,17 +60,7 @@ fi
 [ -f "$API_DLL" ] || { echo "$API_DLL is missing: build api/Dgon.Api.csproj -c Release" >&2; exit 1; }
 
 # ---- PostgreSQL ----
-mkdir -p "$WORK/pg"
-chmod 755 "$WORK" "$WORK/pg"
-if [ "$(id -u)" = 0 ]; then chown postgres "$WORK/pg"; fi
-as_pg "$PG_BIN/initdb" -D "$WORK/pg/data" -U postgres --auth=trust -E UTF8 --no-locale >"$WORK/initdb.log" 2>&1 \
-  || { cat "$WORK/initdb.log"; exit 1; }
-PG_PORT="$(free_port)"
-as_pg "$PG_BIN/postgres" -D "$WORK/pg/data" -p "$PG_PORT" -c listen_addresses=127.0.0.1 \
-  -c unix_socket_directories= -c fsync=off -c synchronous_commit=off >"$WORK/postgres.log" 2>&1 </dev/null &
-PG_PID=$!
-for _ in $(seq 1 60); do "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -U postgres && break; sleep 0.5; done
-"$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -qAtX -c 'CREATE DATABASE dgon'
+pg_start "$WORK" fast
 say "postgres 127.0.0.1:$PG_PORT (fsync=off, synchronous_commit=off: measures the API, not the disk)"
 
 # ---- API ----

@@ -51,18 +51,15 @@ cleanup() {
   stop_pid "$OP_PID"
   stop_pid "$API_PID"
   stop_pid "$KS_PID"
-  if [ -n "$PG_PID" ]; then
-    as_pg "$PG_BIN/pg_ctl" stop -D "$WORK/pg/data" -m fast -w -t 30 >/dev/null 2>&1 || kill -INT "$PG_PID" 2>/dev/null
-    wait "$PG_PID" 2>/dev/null
-  fi
+  pg_stop "$WORK"
   if [ -n "${KEEP_LOGS:-}" ]; then say "logs kept in $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# as_pg, free_port, pg_find_bin, pg_start, pg_stop
+source "$ROOT/bench/lib/postgres.sh"
 
 # run_in_bin DLL: dotnet DLL with its build directory as the working directory, so that the content root holds the
 # appsettings.json it ships with (its log levels); started from the repository root it would find none.
@@ -83,11 +80,7 @@ command -v python3 >/dev/null || { echo "python3 is needed (the fleet driver)" >
 python3 -c 'import requests' 2>/dev/null || { echo "python3 needs requests (Debian: apt-get install python3-requests)" >&2; exit 1; }
 command -v kubectl >/dev/null || { echo "kubectl is needed (the staleness and offline probes use it)" >&2; exit 1; }
 command -v curl >/dev/null || { echo "curl is needed" >&2; exit 1; }
-if [ -z "${PG_BIN:-}" ]; then
-  PG_BIN="$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -1)"
-  [ -x "$PG_BIN/initdb" ] || PG_BIN="$(dirname "$(command -v initdb || echo /nonexistent/initdb)")"
-fi
-[ -x "$PG_BIN/initdb" ] || { echo "PostgreSQL server binaries not found: set PG_BIN" >&2; exit 1; }
+pg_find_bin
 
 if [ "$BUILD" = 1 ]; then
   for p in api/Dgon.Api.csproj operator/Dgon.Operator.csproj tests/Dgon.KubeTestServer/Dgon.KubeTestServer.csproj; do
@@ -101,18 +94,7 @@ for f in "$API_DLL" "$OP_DLL" "$KS_DLL"; do
 done
 
 # ---- PostgreSQL ----
-mkdir -p "$WORK/pg"
-chmod 755 "$WORK" "$WORK/pg"
-if [ "$(id -u)" = 0 ]; then chown postgres "$WORK/pg"; fi
-as_pg "$PG_BIN/initdb" -D "$WORK/pg/data" -U postgres --auth=trust -E UTF8 --no-locale >"$WORK/initdb.log" 2>&1 \
-  || { cat "$WORK/initdb.log"; exit 1; }
-PG_PORT="$(free_port)"
-as_pg "$PG_BIN/postgres" -D "$WORK/pg/data" -p "$PG_PORT" -c listen_addresses=127.0.0.1 \
-  -c unix_socket_directories= -c fsync=off -c synchronous_commit=off >"$WORK/postgres.log" 2>&1 </dev/null &
-PG_PID=$!
-for _ in $(seq 1 60); do "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -U postgres && break; sleep 0.5; done
-"$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -qAtX -c 'CREATE DATABASE dgon'
-DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/dgon"
+pg_start "$WORK" fast
 say "postgres 127.0.0.1:$PG_PORT"
 
 # ---- Kubernetes API test server ----

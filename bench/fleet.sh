@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# Fleet-scale figures of issue 11: N registered nodes, real HMAC signing per request, the API against a bare Kestrel
+# ceiling in the same run. Starts a throwaway PostgreSQL, the API (Release, standalone mode, DGON_RATE_LIMITS=off)
+# and the ceiling (bench/Dgon.Fleet), all on free 127.0.0.1 ports in a mktemp -d directory; then prints
+#   1. API memory before registering, 2. register NODES nodes (registrations/s, p50/p99), 3. API memory after and
+#   per node, 4. reads (/v1/summary, /v1/nodes?limit=1000 first and middle page, /metrics time and bytes),
+#   5. heartbeat load, API then ceiling, same generator and connections, and the ratio, 6. optionally simulate.
+# Prints everything, asserts nothing; stops and deletes only what it started.
+#
+#   bench/fleet.sh [--no-build] [--fast-pg]
+#   env: NODES=100000 DURATION=20 CONNECTIONS=64 REG_CONCURRENCY=32 SIGN=v2 RATE= (empty: max rate)
+#        SIMULATE=0 (1: also simulate) INTERVAL=10 SIM_DURATION=30
+#   --fast-pg: PostgreSQL with fsync=off, synchronous_commit=off (default: the server's durable defaults)
+set -euo pipefail
+
+NODES="${NODES:-100000}" DURATION="${DURATION:-20}" CONNECTIONS="${CONNECTIONS:-64}" REG_CONCURRENCY="${REG_CONCURRENCY:-32}"
+SIGN="${SIGN:-v2}" RATE="${RATE:-}" SIMULATE="${SIMULATE:-0}" INTERVAL="${INTERVAL:-10}" SIM_DURATION="${SIM_DURATION:-30}"
+BUILD=1 PG_MODE=durable
+for arg in "$@"; do
+  case "$arg" in
+    --no-build) BUILD=0 ;;
+    --fast-pg) PG_MODE=fast ;;
+    -h | --help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "unknown argument '$arg' (see --help)" >&2; exit 2 ;;
+  esac
+done
+for v in NODES DURATION CONNECTIONS REG_CONCURRENCY SIM_DURATION; do
+  case "${!v}" in '' | *[!0-9]*) echo "$v must be a whole number" >&2; exit 2 ;; esac
+done
+[ "$DURATION" -le 60 ] && [ "$SIM_DURATION" -le 60 ] || { echo "DURATION and SIM_DURATION are capped at 60 s (shared machine)" >&2; exit 2; }
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+API_DLL="$ROOT/api/bin/Release/net10.0/Dgon.Api.dll"
+FLEET_DLL="$ROOT/bench/Dgon.Fleet/bin/Release/net10.0/Dgon.Fleet.dll"
+WORK="$(mktemp -d /tmp/dgon-bench-fleet.XXXXXX)"
+API_PID="" CEIL_PID="" PG_PID=""
+ADMIN_TOKEN="fleet-bench-admin-token-0123456789abcdefghijklmnop"
+
+say() { printf '[fleet] %s\n' "$*"; }
+stop_pid() { # stop_pid PID: SIGTERM, wait up to 15 s, then SIGKILL
+  local pid=$1
+  [ -n "$pid" ] || return 0
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+cleanup() {
+  set +e
+  stop_pid "$CEIL_PID"
+  stop_pid "$API_PID"
+  pg_stop "$WORK"
+  if [ -n "${KEEP_LOGS:-}" ]; then say "logs kept in $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# as_pg, free_port, pg_find_bin, pg_start, pg_stop
+source "$ROOT/bench/lib/postgres.sh"
+command -v python3 >/dev/null || { echo "python3 is needed (free ports)" >&2; exit 1; }
+command -v curl >/dev/null || { echo "curl is needed" >&2; exit 1; }
+pg_find_bin
+
+if [ "$BUILD" = 1 ]; then
+  for p in api/Dgon.Api.csproj bench/Dgon.Fleet/Dgon.Fleet.csproj; do
+    say "dotnet build $p -c Release"
+    dotnet build "$ROOT/$p" -c Release -v quiet -nologo >"$WORK/build.log" 2>&1 \
+      || { cat "$WORK/build.log"; echo "build of $p failed" >&2; exit 1; }
+  done
+fi
+for f in "$API_DLL" "$FLEET_DLL"; do [ -f "$f" ] || { echo "$f is missing: run without --no-build" >&2; exit 1; }; done
+fleet() { dotnet "$FLEET_DLL" "$@"; }
+
+wait_ready() { # wait_ready URL PID LOG
+  for _ in $(seq 1 120); do
+    curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+    kill -0 "$2" 2>/dev/null || { cat "$3"; echo "$1: process exited" >&2; exit 1; }
+    sleep 0.5
+  done
+  cat "$3"; echo "$1 not ready" >&2; exit 1
+}
+
+pg_start "$WORK" "$PG_MODE"
+say "postgres 127.0.0.1:$PG_PORT ($PG_DURABILITY)"
+
+API_PORT="$(free_port)"
+API="http://127.0.0.1:$API_PORT"
+mkdir -p "$WORK/data"
+DATABASE_URL="$DATABASE_URL" DGON_SECRET_KEY="$(head -c 32 /dev/urandom | base64 | tr -d '\n')" \
+  DGON_ADMIN_TOKEN="$ADMIN_TOKEN" DGON_RATE_LIMITS=off DGON_DATA_DIR="$WORK/data" \
+  ASPNETCORE_URLS="$API" Logging__LogLevel__Default=Warning \
+  dotnet "$API_DLL" >"$WORK/api.log" 2>&1 </dev/null &
+API_PID=$!
+wait_ready "$API/readyz" "$API_PID" "$WORK/api.log"
+say "API $API (Release, standalone, DGON_RATE_LIMITS=off, pid $API_PID)"
+
+CEIL_PORT="$(free_port)"
+CEILING="http://127.0.0.1:$CEIL_PORT"
+dotnet "$FLEET_DLL" ceiling --port "$CEIL_PORT" >"$WORK/ceiling.log" 2>&1 </dev/null &
+CEIL_PID=$!
+wait_ready "$CEILING/readyz" "$CEIL_PID" "$WORK/ceiling.log"
+say "ceiling $CEILING (bare Kestrel, pid $CEIL_PID)"
+say "machine: $(nproc) cores ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); generator, API, PostgreSQL and ceiling share them"
+
+# memory LABEL: the API's RSS (/proc) and its GC heap from /metrics; sets RSS_<LABEL> and HEAP_<LABEL> (bytes).
+memory() {
+  local rss heap
+  rss=$(( $(awk '/^VmRSS:/ {print $2}' "/proc/$API_PID/status") * 1024 ))
+  curl -fsS "$API/metrics" >"$WORK/metrics.txt"
+  # GC heap: dotnet_gc_last_collection_heap_size_bytes (System.Runtime meter: the heap after the last GC, summed over
+  # gen0-2, LOH, POH), else dotnet_total_memory_bytes (prometheus-net's default collector) where that is exported.
+  heap=$(awk '/^dotnet_gc_last_collection_heap_size_bytes[{ ]/ {s += $NF; n++} END {if (n) printf "%.0f", s}' "$WORK/metrics.txt")
+  [ -n "$heap" ] || heap=$(awk '/^dotnet_total_memory_bytes[{ ]/ {printf "%.0f", $NF}' "$WORK/metrics.txt")
+  printf -v "RSS_$1" '%s' "$rss"
+  printf -v "HEAP_$1" '%s' "${heap:-0}"
+  say "memory $1: RSS $(awk -v b="$rss" 'BEGIN {printf "%.1f MiB", b/1048576}'), GC heap after the last GC $(awk -v b="${heap:-0}" 'BEGIN {printf "%.1f MiB", b/1048576}'), GC count $(awk '/^dotnet_gc_collections_total/ {s += $NF} END {print s + 0}' "$WORK/metrics.txt")"
+}
+
+echo; say "== 1. memory before registering"
+memory before
+echo; say "== 2. register $NODES nodes, concurrency $REG_CONCURRENCY"
+fleet register --api "$API" --admin-token "$ADMIN_TOKEN" --nodes "$NODES" --concurrency "$REG_CONCURRENCY" --out "$WORK/tokens.tsv" || true
+sleep 5
+echo; say "== 3. memory after registering (5 s later)"
+memory after
+REGISTERED=$(wc -l <"$WORK/tokens.tsv")
+awk -v r0="$RSS_before" -v r1="$RSS_after" -v h0="$HEAP_before" -v h1="$HEAP_after" -v n="$REGISTERED" 'BEGIN {
+  printf "[fleet] per registered node (%d): RSS %+.2f KiB, GC heap %+.2f KiB (delta / N; the heap figure is as of the API last GC, not forced)\n", n, (r1-r0)/n/1024, (h1-h0)/n/1024 }'
+echo; say "== 4. reads with $REGISTERED nodes"
+fleet reads --api "$API" --admin-token "$ADMIN_TOKEN"
+echo; say "== 5. heartbeat load: API, then ceiling"
+fleet load --api "$API" --tokens "$WORK/tokens.tsv" --connections "$CONNECTIONS" --duration "$DURATION" --sign "$SIGN" \
+  ${RATE:+--rate "$RATE"} --ceiling-url "$CEILING" --api-pid "$API_PID"
+if [ "$SIMULATE" = 1 ]; then
+  echo; say "== 6. simulate: every node each ${INTERVAL} s"
+  fleet simulate --api "$API" --tokens "$WORK/tokens.tsv" --interval "$INTERVAL" --duration "$SIM_DURATION" --sign "$SIGN" --api-pid "$API_PID"
+fi
+echo; memory end
