@@ -203,12 +203,12 @@ public sealed class AgentLoop
     /// </summary>
     private void AdoptInterval(int? seconds)
     {
-        if (_timer is null || seconds is not { } s || s <= 0)
+        if (_timer is null || seconds is not { } s)
         {
             return;
         }
 
-        var wanted = TimeSpan.FromSeconds(Math.Min(s, AgentOptions.MaxIntervalSeconds));
+        var wanted = s > 0 ? TimeSpan.FromSeconds(Math.Min(s, AgentOptions.MaxIntervalSeconds)) : _options.Interval;
         var next = wanted > _options.Interval ? wanted : _options.Interval;
         if (next != _timer.Period)
         {

@@ -275,6 +275,22 @@ public sealed class AgentLoopTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_longer_interval_asked_by_the_API_is_followed_and_a_shorter_one_is_not()
+    {
+        _api.HeartbeatIntervalSeconds = 2; // the agent runs at 100 ms
+        await using var agent = Start(Options());
+        await Until(() => LogCount("Heartbeat interval 0.1 s -> 2 s") == 1, "the agent adopts the API's interval");
+        var adopted = _api.On(Heartbeat).Count;
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        // At 100 ms there would be ~30 more; at 2 s at most 2 (plus one in flight).
+        Assert.InRange(_api.On(Heartbeat).Count - adopted, 0, 3);
+
+        _api.HeartbeatIntervalSeconds = 0; // nonsense and "shorter than --interval" both fall back to the agent's own
+        await Until(() => LogCount("Heartbeat interval 2 s -> 0.1 s") == 1, "the agent falls back to --interval");
+        Assert.Equal(0, await agent.StopAsync());
+    }
+
+    [Fact]
     public async Task Ready_runtime_makes_the_node_active_and_logs_each_change_once()
     {
         await using var agent = Start(Options());

@@ -91,6 +91,9 @@ public sealed class StubApi : IAsyncDisposable
     /// <summary>The server's clock for the ±120 s window.</summary>
     public Func<DateTimeOffset> Now { get; set; } = () => DateTimeOffset.UtcNow;
 
+    /// <summary>When set, heartbeat responses carry <c>heartbeat_interval_s</c> with this value (issue 11).</summary>
+    public int? HeartbeatIntervalSeconds { get; set; }
+
     public IReadOnlyList<RecordedRequest> On(string path) => [.. _requests.Where(r => r.Path == path)];
 
     /// <summary>Sets (or creates) a node's token; keeps its key.</summary>
@@ -136,7 +139,9 @@ public sealed class StubApi : IAsyncDisposable
             Func<HttpContext, Task<IResult>> register = c => stub.HandleAsync(c, stub.Register);
             Func<HttpContext, Task<IResult>> rotate = c => stub.HandleAsync(c, stub.Rotate);
             Func<HttpContext, Task<IResult>> heartbeat = c => stub.HandleAsync(c, r => stub.Signed(r, clocked: true, body =>
-                Results.Json(new { status = body.GetProperty("ready").GetBoolean() ? "active" : "pending" })));
+                stub.HeartbeatIntervalSeconds is { } interval
+                    ? Results.Json(new { status = body.GetProperty("ready").GetBoolean() ? "active" : "pending", heartbeat_interval_s = interval })
+                    : Results.Json(new { status = body.GetProperty("ready").GetBoolean() ? "active" : "pending" })));
             Func<HttpContext, Task<IResult>> receipts = c => stub.HandleAsync(c, r => stub.Signed(r, clocked: false, _ => Results.Json(new { ok = true })));
             Func<HttpContext, Task<IResult>> other = c => stub.HandleAsync(c, _ => Results.NotFound());
             app.MapPost("/v1/nodes/register", register);
