@@ -12,9 +12,11 @@ namespace Dgon.Api.Fleet;
 /// </summary>
 /// <remarks>
 /// What this guarantees: on one replica every accepted timestamp of a node is later than the previous one, exactly.
-/// Across replicas, a request accepted from memory reaches the store within one flush interval; a copy of it replayed
+/// Across replicas, a heartbeat accepted from memory reaches the store within one flush interval; a copy of it replayed
 /// to a different replica within that interval is accepted once there (documented in the issue 11 note). After a
-/// crash the clock restarts from the store, which may lag by one flush interval the same way.
+/// crash the clock restarts from the store, which may lag by one flush interval the same way. Key-signed requests
+/// (re-registration, rotation: they hand out tokens) pass <c>durable: true</c> and always advance the store before
+/// they are answered, so their replays are refused everywhere at once.
 /// </remarks>
 public sealed class NodeRequestClock(IRequestClockStore store, ReplicaIdentity replica) : INodeRequestClock
 {
@@ -30,21 +32,21 @@ public sealed class NodeRequestClock(IRequestClockStore store, ReplicaIdentity r
 
     /// <inheritdoc />
     /// <exception cref="Exception">The store failed during a claim.</exception>
-    public async ValueTask<bool> TryAdvanceAsync(string nodeId, long unixSeconds, CancellationToken cancellationToken)
+    public async ValueTask<bool> TryAdvanceAsync(string nodeId, long unixSeconds, bool durable, CancellationToken cancellationToken)
     {
         var entry = _entries.GetOrAdd(nodeId, static _ => new Entry());
         bool enqueue = false;
         bool held;
         lock (entry)
         {
-            held = entry.Held;
+            held = entry.Held && !durable;
+            if (unixSeconds <= entry.Ts && entry.Held)
+            {
+                return false;
+            }
+
             if (held)
             {
-                if (unixSeconds <= entry.Ts)
-                {
-                    return false;
-                }
-
                 entry.Ts = unixSeconds;
                 enqueue = !entry.Dirty;
                 entry.Dirty = true;

@@ -139,7 +139,7 @@ public sealed partial class SignedRequestReader(
             return BodyResult<SignedRequest<T>>.Fail(Problems.RateLimited(nodeWait, $"node '{nodeId}' sends requests faster than its limit"));
         }
 
-        if (rule == ReplayRule.Clocked && !await requestClock.TryAdvanceAsync(nodeId, long.Parse(ts, CultureInfo.InvariantCulture), cancellationToken))
+        if (rule == ReplayRule.Clocked && !await requestClock.TryAdvanceAsync(nodeId, long.Parse(ts, CultureInfo.InvariantCulture), durable: false, cancellationToken))
         {
             await CountReplayAsync(nodeId, cancellationToken);
             return Reject<T>(address: null, nodeId, NodeAuthResult.Replayed);
@@ -188,7 +188,7 @@ public sealed partial class SignedRequestReader(
             return KeyProofResult.BadSignature;
         }
 
-        if (!await requestClock.TryAdvanceAsync(nodeId, long.Parse(ts, CultureInfo.InvariantCulture), cancellationToken))
+        if (!await requestClock.TryAdvanceAsync(nodeId, long.Parse(ts, CultureInfo.InvariantCulture), durable: true, cancellationToken))
         {
             metrics.HmacFailure(NodeAuthResult.Replayed);
             await CountReplayAsync(nodeId, cancellationToken);

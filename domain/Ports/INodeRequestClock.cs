@@ -11,9 +11,14 @@ public interface INodeRequestClock
     /// <summary>
     /// Advances the node's clock to <paramref name="unixSeconds"/> if that is later than its value (or it has none).
     /// </summary>
+    /// <param name="nodeId">Node id.</param>
+    /// <param name="unixSeconds">The request's <c>X-Node-Ts</c>.</param>
+    /// <param name="durable">Advance the shared store before answering (key-signed requests, which hand out tokens:
+    /// a copy replayed to another replica must be refused at once); heartbeats pass false.</param>
+    /// <param name="cancellationToken">Request abort.</param>
     /// <returns>True when advanced; false when the timestamp is not later (a replay or an out-of-order request).</returns>
     /// <exception cref="Exception">The store could not be reached for a claim (the caller answers 503).</exception>
-    ValueTask<bool> TryAdvanceAsync(string nodeId, long unixSeconds, CancellationToken cancellationToken);
+    ValueTask<bool> TryAdvanceAsync(string nodeId, long unixSeconds, bool durable, CancellationToken cancellationToken);
 }
 
 /// <summary>

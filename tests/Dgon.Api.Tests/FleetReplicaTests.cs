@@ -116,6 +116,27 @@ public sealed class FleetReplicaTests(FleetReplicaFixture fx) : IClassFixture<Fl
     }
 
     [Fact]
+    public async Task A_key_signed_re_registration_replayed_to_the_other_replica_gets_no_token()
+    {
+        var node = await TestNode.RegisterAsync(fx.A.Client, ApiFixture.NewNodeId("fr"));
+        using (var warm = await node.HeartbeatAsync(ready: true)) // A now holds the node's clock in memory
+        {
+            Assert.Equal(HttpStatusCode.OK, warm.StatusCode);
+        }
+
+        var ts = node.NextTs() + 1;
+        using (var first = await node.ReRegisterAsync(ts: ts))
+        {
+            Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        }
+
+        // The very same request (same body, timestamp and signature) sent to B at once: refused, no token handed out.
+        using var replay = await node.Via(fx.B.Client).ReRegisterAsync(ts: ts);
+        var problem = await Json.AssertProblemAsync(replay, 401, "replayed");
+        Assert.False(problem.TryGetProperty("node_token", out _));
+    }
+
+    [Fact]
     public async Task A_key_reset_on_one_replica_stops_the_nodes_heartbeats_on_the_other()
     {
         var node = await TestNode.RegisterAsync(fx.A.Client, ApiFixture.NewNodeId("fr"));

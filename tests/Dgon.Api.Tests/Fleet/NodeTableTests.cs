@@ -187,10 +187,10 @@ public sealed class NodeRequestClockTests
         var replica = new ReplicaIdentity();
         var clock = new NodeRequestClock(store, replica);
 
-        Assert.True(await clock.TryAdvanceAsync("n", 100, CancellationToken.None));
-        Assert.True(await clock.TryAdvanceAsync("n", 101, CancellationToken.None));
-        Assert.False(await clock.TryAdvanceAsync("n", 101, CancellationToken.None));
-        Assert.False(await clock.TryAdvanceAsync("n", 50, CancellationToken.None));
+        Assert.True(await clock.TryAdvanceAsync("n", 100, durable: false, CancellationToken.None));
+        Assert.True(await clock.TryAdvanceAsync("n", 101, durable: false, CancellationToken.None));
+        Assert.False(await clock.TryAdvanceAsync("n", 101, durable: false, CancellationToken.None));
+        Assert.False(await clock.TryAdvanceAsync("n", 50, durable: false, CancellationToken.None));
         Assert.Equal(1, store.Claims);
         Assert.Equal(100, store.Stored["n"]);
 
@@ -204,17 +204,30 @@ public sealed class NodeRequestClockTests
         var store = new FakeClockStore();
         var replica = new ReplicaIdentity();
         var clock = new NodeRequestClock(store, replica);
-        Assert.True(await clock.TryAdvanceAsync("n", 100, CancellationToken.None));
+        Assert.True(await clock.TryAdvanceAsync("n", 100, durable: false, CancellationToken.None));
 
         clock.OnClaimed(new ClockClaimed("n", replica.Id)); // our own claim changes nothing
-        Assert.True(await clock.TryAdvanceAsync("n", 101, CancellationToken.None));
+        Assert.True(await clock.TryAdvanceAsync("n", 101, durable: false, CancellationToken.None));
         Assert.Equal(1, store.Claims);
 
         store.Stored["n"] = 150; // the other replica accepted up to 150
         clock.OnClaimed(new ClockClaimed("n", "other-replica"));
-        Assert.False(await clock.TryAdvanceAsync("n", 120, CancellationToken.None));
-        Assert.True(await clock.TryAdvanceAsync("n", 151, CancellationToken.None));
+        Assert.False(await clock.TryAdvanceAsync("n", 120, durable: false, CancellationToken.None));
+        Assert.True(await clock.TryAdvanceAsync("n", 151, durable: false, CancellationToken.None));
         Assert.Equal(3, store.Claims);
+    }
+
+    [Fact]
+    public async Task A_durable_advance_goes_to_the_store_even_when_held_and_is_still_checked_in_memory()
+    {
+        var store = new FakeClockStore();
+        var clock = new NodeRequestClock(store, new ReplicaIdentity());
+        Assert.True(await clock.TryAdvanceAsync("n", 100, durable: false, CancellationToken.None));
+        Assert.True(await clock.TryAdvanceAsync("n", 105, durable: false, CancellationToken.None)); // memory only
+        Assert.False(await clock.TryAdvanceAsync("n", 103, durable: true, CancellationToken.None)); // older than memory
+        Assert.True(await clock.TryAdvanceAsync("n", 106, durable: true, CancellationToken.None));
+        Assert.Equal(106, store.Stored["n"]);
+        Assert.Equal(2, store.Claims);
     }
 
     [Fact]
@@ -222,8 +235,8 @@ public sealed class NodeRequestClockTests
     {
         var store = new FakeClockStore();
         var clock = new NodeRequestClock(store, new ReplicaIdentity());
-        Assert.True(await clock.TryAdvanceAsync("n", 100, CancellationToken.None));
-        Assert.True(await clock.TryAdvanceAsync("n", 101, CancellationToken.None));
+        Assert.True(await clock.TryAdvanceAsync("n", 100, durable: false, CancellationToken.None));
+        Assert.True(await clock.TryAdvanceAsync("n", 101, durable: false, CancellationToken.None));
         store.Fail = true;
         await Assert.ThrowsAsync<InvalidOperationException>(() => clock.FlushAsync(10, CancellationToken.None));
         store.Fail = false;
