@@ -50,6 +50,7 @@ public static class MetricsEndpoints
     {
         ArgumentNullException.ThrowIfNull(services);
         services.TryAddSingleton<INodeSnapshotSource, TSource>();
+        services.TryAddSingleton(NodeGaugeOptions.FromEnvironment());
         services.TryAddSingleton<NodeGauges>();
         return services;
     }

@@ -38,6 +38,9 @@ public interface INodeSnapshotSource
 /// Each node's prometheus-net children are kept across scrapes (a dictionary by node id) and set in place, so a scrape
 /// of an unchanged fleet allocates nothing per node: children are created for new nodes (or a changed region or
 /// runtime) and removed for departed nodes and for values a node no longer reports.
+/// Above <see cref="NodeGaugeOptions.MaxNodes"/> nodes (issue 11: default 10,000, i.e. 80,000 series) the per-node
+/// families are left out — only <c>dgon_nodes{phase}</c> stays, and <c>dgon_metrics_node_series_limited</c> reads 1 — so a
+/// large fleet neither floods Prometheus with series nor holds ~4 KB of children per node in the process.
 /// </summary>
 public sealed partial class NodeGauges
 {
@@ -52,17 +55,25 @@ public sealed partial class NodeGauges
     private readonly Gauge _memoryUsed;
     private readonly Gauge _latencyP95;
     private readonly Gauge _nodes;
+    private readonly Gauge _limitedGauge;
+    private readonly int _maxNodes;
     private readonly Action<NodeRecord> _show;
+    private int _visited;
+    private bool _limited;
+    private bool _wasLimited;
+    private bool _limitLogged;
     private readonly Dictionary<string, NodeSeries> _shown = new(StringComparer.Ordinal);
     private readonly int[] _phaseCounts = new int[NodePhases.All.Count];
     private readonly Gauge.Child?[] _fleet = new Gauge.Child?[NodePhases.All.Count];
     private long _round;
 
     /// <summary>Creates the gauges in <paramref name="metrics"/>' registry and refreshes them before each scrape.</summary>
-    public NodeGauges(HostMetrics metrics, INodeSnapshotSource source, ILogger<NodeGauges> logger)
+    public NodeGauges(HostMetrics metrics, INodeSnapshotSource source, NodeGaugeOptions options, ILogger<NodeGauges> logger)
     {
         ArgumentNullException.ThrowIfNull(metrics);
+        ArgumentNullException.ThrowIfNull(options);
         _source = source;
+        _maxNodes = options.MaxNodes;
         _logger = logger;
         _show = Show;
         var f = metrics.Factory;
@@ -72,6 +83,7 @@ public sealed partial class NodeGauges
         _memoryUsed = f.CreateGauge("dgon_node_memory_used_bytes", "Memory in use the node last reported.", NodeLabels);
         _latencyP95 = f.CreateGauge("dgon_node_latency_p95_seconds", "95th percentile inference latency the node last reported.", NodeLabels);
         _nodes = f.CreateGauge("dgon_nodes", "Nodes by lifecycle phase.", ["phase"]);
+        _limitedGauge = f.CreateGauge("dgon_metrics_node_series_limited", "1 while the fleet exceeds DGON_NODE_METRICS_MAX_NODES and the per-node series are left out, else 0.");
         metrics.Registry.AddBeforeCollectCallback(RefreshAsync);
     }
 
@@ -84,6 +96,8 @@ public sealed partial class NodeGauges
         {
             _round++;
             Array.Clear(_phaseCounts);
+            _visited = 0;
+            _limited = _wasLimited;
             // A cancelled visit may stop half-way: the scrape is aborted, and the next refresh completes the state.
             try
             {
@@ -98,6 +112,15 @@ public sealed partial class NodeGauges
                 LogSourceFailed(e);
                 Hide();
                 return;
+            }
+
+            // Over the limit last time: this round starts without per-node series; under it again, they come back next time.
+            _wasLimited = _visited > _maxNodes;
+            _limitedGauge.Set(_limited ? 1 : 0);
+            if (_limited && !_limitLogged)
+            {
+                _limitLogged = true;
+                LogLimited(_visited, _maxNodes);
             }
 
             // Dictionary<,>.Remove during enumeration is allowed (since .NET Core 3.0).
@@ -124,6 +147,24 @@ public sealed partial class NodeGauges
     // One node of the snapshot: sets its children, creating them for a node not shown before.
     private void Show(NodeRecord node)
     {
+        _phaseCounts[(int)node.Phase]++;
+        if (_limited || ++_visited > _maxNodes)
+        {
+            _visited += _limited ? 1 : 0;
+            if (!_limited)
+            {
+                _limited = true;
+                foreach (var shown in _shown.Values)
+                {
+                    shown.Remove();
+                }
+
+                _shown.Clear();
+            }
+
+            return;
+        }
+
         var region = node.Region;
         var runtime = node.Runtime.ToWire();
         if (!_shown.TryGetValue(node.Id, out var series) || series.Region != region || series.Runtime != runtime)
@@ -138,7 +179,6 @@ public sealed partial class NodeGauges
         {
             var current = NodePhases.All[i] == node.Phase;
             series.Status[i].Set(current ? 1.0 : 0.0);
-            _phaseCounts[i] += current ? 1 : 0;
         }
 
         Set(_lastHeartbeat, ref series.LastHeartbeat, series.Labels, node.LastHeartbeat?.ToUnixTimeMilliseconds() / 1000.0);
@@ -191,6 +231,9 @@ public sealed partial class NodeGauges
             _fleet[i] = null;
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Nodes} nodes exceed DGON_NODE_METRICS_MAX_NODES={Max}: the per-node series (dgon_node_*) are left out, dgon_nodes{{phase}} stays; raise the limit to get them back")]
+    private partial void LogLimited(int nodes, int max);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Node metrics source failed; this scrape has no node series")]
     private partial void LogSourceFailed(Exception error);
@@ -245,5 +288,30 @@ public sealed partial class NodeGauges
             MemoryUsed?.Remove();
             LatencyP95?.Remove();
         }
+    }
+}
+
+/// <summary>Options of <see cref="NodeGauges"/>.</summary>
+public sealed record NodeGaugeOptions
+{
+    /// <summary>Default largest fleet exported per node: 10,000 nodes (80,000 series).</summary>
+    public const int DefaultMaxNodes = 10_000;
+
+    /// <summary>Largest fleet whose per-node series are exported (<c>DGON_NODE_METRICS_MAX_NODES</c>); 0 exports none.</summary>
+    public int MaxNodes { get; init; } = DefaultMaxNodes;
+
+    /// <summary>Reads <c>DGON_NODE_METRICS_MAX_NODES</c> from the process environment (the API and the operator both export node gauges).</summary>
+    /// <exception cref="InvalidOperationException">The value is not an integer from 0 to 10,000,000.</exception>
+    public static NodeGaugeOptions FromEnvironment()
+    {
+        var text = Environment.GetEnvironmentVariable("DGON_NODE_METRICS_MAX_NODES");
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return new NodeGaugeOptions();
+        }
+
+        return int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var max) && max is >= 0 and <= 10_000_000
+            ? new NodeGaugeOptions { MaxNodes = max }
+            : throw new InvalidOperationException($"DGON_NODE_METRICS_MAX_NODES must be an integer from 0 to 10000000; got '{text}'");
     }
 }

@@ -205,6 +205,38 @@ public sealed class NodeGaugesTests : IAsyncDisposable
         Assert.True(exitCode == 0, $"promtool: {output}\n{text}");
     }
 
+    [Fact]
+    public async Task Above_the_limit_only_the_fleet_gauge_is_exported_and_the_node_series_return_below_it()
+    {
+        var source = new FakeSource { Nodes = [Node("a", NodePhase.Active), Node("b", NodePhase.Active), Node("c", NodePhase.Offline)] };
+        var services = new ServiceCollection();
+        services.AddSingleton(typeof(Microsoft.Extensions.Logging.ILogger<>), typeof(NullLogger<>));
+        services.AddSingleton<INodeSnapshotSource>(source);
+        services.AddSingleton(new NodeGaugeOptions { MaxNodes = 2 });
+        services.AddNodeGauges<FakeSource>();
+        services.AddPrometheusMetrics("test", typeof(NodeGaugesTests).Assembly);
+        await using var provider = services.BuildServiceProvider();
+        var metrics = provider.GetRequiredService<HostMetrics>();
+        provider.GetRequiredService<NodeGauges>();
+
+        foreach (var _ in Enumerable.Range(0, 2))
+        {
+            var limited = Scrape.Parse(await metrics.CollectAsync());
+            Assert.Empty(limited.Find("dgon_node_status"));
+            Assert.Empty(limited.Find("dgon_node_last_heartbeat_timestamp_seconds"));
+            Assert.Equal(2, Assert.Single(limited.Find("dgon_nodes", ("phase", "active"))).Value);
+            Assert.Equal(1, Assert.Single(limited.Find("dgon_nodes", ("phase", "offline"))).Value);
+            Assert.Equal(1, Assert.Single(limited.Find("dgon_metrics_node_series_limited")).Value);
+        }
+
+        source.Nodes = [Node("a", NodePhase.Active), Node("b", NodePhase.Pending)];
+        await metrics.CollectAsync(); // still starts limited, finds the fleet back under the limit
+        var back = Scrape.Parse(await metrics.CollectAsync());
+        Assert.Equal(8, back.Find("dgon_node_status").Count());
+        Assert.Equal(0, Assert.Single(back.Find("dgon_metrics_node_series_limited")).Value);
+        Assert.Equal(1, Assert.Single(back.Find("dgon_nodes", ("phase", "pending"))).Value);
+    }
+
     private sealed class FakeSource : INodeSnapshotSource
     {
         public IReadOnlyCollection<NodeRecord>? Nodes { get; set; }
