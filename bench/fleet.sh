@@ -129,6 +129,16 @@ memory() {
   say "memory $1: RSS $(awk -v b="$rss" 'BEGIN {printf "%.1f MiB", b/1048576}'), GC heap after the last GC $(awk -v b="${heap:-0}" 'BEGIN {printf "%.1f MiB", b/1048576}'), GC count $(awk '/^dotnet_gc_collections_total/ {s += $NF} END {print s + 0}' "$WORK/metrics.txt")"
 }
 
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime of one process, clock ticks
+pg_ticks() { # utime + stime of the postmaster and its children (backends, walwriter, checkpointer …)
+  local t=0 pid todo="$PG_PID"
+  while [ -n "$todo" ]; do # the postmaster may be a child of runuser: walk all descendants
+    set -- $todo; pid=$1; shift; todo="$* $(pgrep -P "$pid" 2>/dev/null | tr '\n' ' ')"; todo="${todo# }"; todo="${todo%% }"
+    t=$((t + $(cpu_ticks "$pid" 2>/dev/null || echo 0)))
+    [ -n "${todo// /}" ] || todo=""
+  done
+  echo "$t"
+}
 echo; say "== 1. memory with an empty fleet (after ${IDLE}s idle)"
 sleep "$IDLE"
 memory before
@@ -155,7 +165,11 @@ awk -v r0="$RSS_before" -v r1="$RSS_after" -v h0="$HEAP_before" -v h1="$HEAP_aft
   printf "[fleet] per node (%d): RSS %+.2f KiB, GC heap %+.2f KiB (delta / N; heap as of the API last GC, not forced)\n", n, (r1-r0)/n/1024, (h1-h0)/n/1024 }'
 if [ "$REG_SAMPLE" -gt 0 ]; then
   echo; say "== 2b. registration rate through the API: $REG_SAMPLE more nodes (ids regs-…), concurrency $REG_CONCURRENCY, $(uptime | sed 's/.*load/load/')"
+  c0=$(cpu_ticks "$API_PID"); p0=$(pg_ticks); t0=$(date +%s.%N)
   fleet register --api "$API" --admin-token "$ADMIN_TOKEN" --nodes "$REG_SAMPLE" --concurrency "$REG_CONCURRENCY" --prefix regs --out "$WORK/reg-sample.tsv" || true
+  c1=$(cpu_ticks "$API_PID"); p1=$(pg_ticks); t1=$(date +%s.%N)
+  awk -v a="$((c1 - c0))" -v p="$((p1 - p0))" -v t0="$t0" -v t1="$t1" -v hz="$(getconf CLK_TCK)" 'BEGIN {
+    printf "[fleet] during registration: API CPU %.0f %% of one core, PostgreSQL (all its processes) %.0f %%\n", 100*a/hz/(t1-t0), 100*p/hz/(t1-t0) }'
   cat "$WORK/reg-sample.tsv" >>"$WORK/tokens.tsv"
 fi
 REGISTERED=$(wc -l <"$WORK/tokens.tsv")
