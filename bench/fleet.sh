@@ -13,24 +13,26 @@
 #        SEED=sql|api (default sql when NODES > 20000): sql = `Dgon.Fleet seed` (binary COPY into nodes and node_secrets,
 #          then the API is restarted and loads them), api = register them all through POST /v1/nodes/register
 #        REG_SAMPLE=5000 (0 with SEED=api): more nodes registered through the API after the set-up, for registrations/s
+#        HOT=0 (e.g. 3000): also load the first HOT nodes after a first pass of HOT_CLAIM=20 s has claimed their request
+#          clocks (steady state from memory), API then ceiling, then at a constant 25 % of that ceiling rate
 #        IDLE=20: seconds idle before each memory reading; REGISTER_CONCURRENCY_API: the API's DGON_REGISTER_CONCURRENCY
 #   --fast-pg: PostgreSQL with fsync=off, synchronous_commit=off (default: the server's durable defaults)
 set -euo pipefail
 
 NODES="${NODES:-100000}" DURATION="${DURATION:-20}" CONNECTIONS="${CONNECTIONS:-64}" REG_CONCURRENCY="${REG_CONCURRENCY:-32}"
-SEED="${SEED:-$([ "$NODES" -gt 20000 ] 2>/dev/null && echo sql || echo api)}" REG_SAMPLE="${REG_SAMPLE:-$([ "${SEED:-}" = api ] && echo 0 || echo 5000)}" IDLE="${IDLE:-20}"
+SEED="${SEED:-$([ "$NODES" -gt 20000 ] 2>/dev/null && echo sql || echo api)}" REG_SAMPLE="${REG_SAMPLE:-$([ "${SEED:-}" = api ] && echo 0 || echo 5000)}" IDLE="${IDLE:-20}" HOT="${HOT:-0}" HOT_CLAIM="${HOT_CLAIM:-20}"
 SIGN="${SIGN:-v2}" RATE="${RATE:-}" SIMULATE="${SIMULATE:-0}" INTERVAL="${INTERVAL:-10}" SIM_DURATION="${SIM_DURATION:-30}"
 BUILD=1 PG_MODE=durable
 for arg in "$@"; do
   case "$arg" in
     --no-build) BUILD=0 ;;
     --fast-pg) PG_MODE=fast ;;
-    -h | --help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument '$arg' (see --help)" >&2; exit 2 ;;
   esac
 done
 case "$SEED" in sql | api) ;; *) echo "SEED must be sql or api" >&2; exit 2 ;; esac
-for v in REG_SAMPLE IDLE NODES DURATION CONNECTIONS REG_CONCURRENCY SIM_DURATION; do
+for v in HOT HOT_CLAIM REG_SAMPLE IDLE NODES DURATION CONNECTIONS REG_CONCURRENCY SIM_DURATION; do
   case "${!v}" in '' | *[!0-9]*) echo "$v must be a whole number" >&2; exit 2 ;; esac
 done
 [ "$DURATION" -le 60 ] && [ "$SIM_DURATION" -le 60 ] || { echo "DURATION and SIM_DURATION are capped at 60 s (shared machine)" >&2; exit 2; }
@@ -178,6 +180,23 @@ fleet reads --api "$API" --admin-token "$ADMIN_TOKEN"
 echo; say "== 5. heartbeat load: API, then ceiling"
 fleet load --api "$API" --tokens "$WORK/tokens.tsv" --connections "$CONNECTIONS" --duration "$DURATION" --sign "$SIGN" \
   ${RATE:+--rate "$RATE"} --ceiling-url "$CEILING" --api-pid "$API_PID"
+if [ "$HOT" -gt 0 ]; then
+  # Every node's first request at a replica claims its request clock in PostgreSQL (one committed statement); the
+  # run above mostly measured those claims (at N = 100k and ~200/s no node comes round twice). Here: the first HOT
+  # nodes, claimed by a first pass, then measured from memory.
+  head -n "$HOT" "$WORK/tokens.tsv" >"$WORK/hot.tsv"
+  echo; say "== 5b. first pass over $HOT nodes (claims their request clocks; figures are the claim path), $(cut -d' ' -f1-3 /proc/loadavg)"
+  fleet load --api "$API" --tokens "$WORK/hot.tsv" --connections "$CONNECTIONS" --duration "$HOT_CLAIM" --warmup 0 --sign "$SIGN" --api-pid "$API_PID" | grep -E 'accepted|latency|api CPU'
+  echo; say "== 5c. heartbeat load over the $HOT claimed nodes: API, then ceiling, $(cut -d' ' -f1-3 /proc/loadavg)"
+  fleet load --api "$API" --tokens "$WORK/hot.tsv" --connections "$CONNECTIONS" --duration "$DURATION" --sign "$SIGN" \
+    --ceiling-url "$CEILING" --api-pid "$API_PID" | tee "$WORK/hot-load.txt"
+  CEIL_RATE=$(awk '/^\| ceiling/ {print $4}' "$WORK/hot-load.txt")
+  if [ -n "$CEIL_RATE" ]; then
+    R=$(awk -v c="$CEIL_RATE" 'BEGIN {printf "%.0f", c / 4}')
+    echo; say "== 5d. constant rate $R/s (25 % of the ceiling) over the $HOT claimed nodes, $(cut -d' ' -f1-3 /proc/loadavg)"
+    fleet load --api "$API" --tokens "$WORK/hot.tsv" --connections "$CONNECTIONS" --duration "$DURATION" --sign "$SIGN" --rate "$R" --api-pid "$API_PID"
+  fi
+fi
 if [ "$SIMULATE" = 1 ]; then
   echo; say "== 6. simulate: every node each ${INTERVAL} s"
   fleet simulate --api "$API" --tokens "$WORK/tokens.tsv" --interval "$INTERVAL" --duration "$SIM_DURATION" --sign "$SIGN" --api-pid "$API_PID"
