@@ -13,8 +13,8 @@
 #        SEED=sql|api (default sql when NODES > 20000): sql = `Dgon.Fleet seed` (binary COPY into nodes and node_secrets,
 #          then the API is restarted and loads them), api = register them all through POST /v1/nodes/register
 #        REG_SAMPLE=5000 (0 with SEED=api): more nodes registered through the API after the set-up, for registrations/s
-#        HOT=0 (e.g. 3000): also load the first HOT nodes after a first pass of HOT_CLAIM=20 s has claimed their request
-#          clocks (steady state from memory), API then ceiling, then at a constant 25 % of that ceiling rate
+#        HOT=0 (e.g. 3000): also load the first HOT nodes after a first pass of HOT_CLAIM=20 s (their first,
+#          written-through heartbeats), i.e. the in-memory steady state, API then ceiling, then at a constant 25 % of that ceiling rate
 #        IDLE=20: seconds idle before each memory reading; REGISTER_CONCURRENCY_API: the API's DGON_REGISTER_CONCURRENCY
 #   --fast-pg: PostgreSQL with fsync=off, synchronous_commit=off (default: the server's durable defaults)
 set -euo pipefail
@@ -181,11 +181,11 @@ echo; say "== 5. heartbeat load: API, then ceiling"
 fleet load --api "$API" --tokens "$WORK/tokens.tsv" --connections "$CONNECTIONS" --duration "$DURATION" --sign "$SIGN" \
   ${RATE:+--rate "$RATE"} --ceiling-url "$CEILING" --api-pid "$API_PID"
 if [ "$HOT" -gt 0 ]; then
-  # Every node's first request at a replica claims its request clock in PostgreSQL (one committed statement); the
-  # run above mostly measured those claims (at N = 100k and ~200/s no node comes round twice). Here: the first HOT
-  # nodes, claimed by a first pass, then measured from memory.
+  # A node's first heartbeat (pending -> active) and one after a long silence are written through to PostgreSQL
+  # (and its first request at a replica claims its request clock); at N = 100k and ~300/s no node comes round twice,
+  # so the run above measured that path. Here: the first HOT nodes after a first pass, then the in-memory path.
   head -n "$HOT" "$WORK/tokens.tsv" >"$WORK/hot.tsv"
-  echo; say "== 5b. first pass over $HOT nodes (claims their request clocks; figures are the claim path), $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo; say "== 5b. first pass over $HOT nodes (first heartbeats: the write-through path), $(cut -d' ' -f1-3 /proc/loadavg)"
   fleet load --api "$API" --tokens "$WORK/hot.tsv" --connections "$CONNECTIONS" --duration "$HOT_CLAIM" --warmup 0 --sign "$SIGN" --api-pid "$API_PID" | grep -E 'accepted|latency|api CPU'
   echo; say "== 5c. heartbeat load over the $HOT claimed nodes: API, then ceiling, $(cut -d' ' -f1-3 /proc/loadavg)"
   fleet load --api "$API" --tokens "$WORK/hot.tsv" --connections "$CONNECTIONS" --duration "$DURATION" --sign "$SIGN" \
