@@ -25,6 +25,13 @@ var register = new Command("register", "register N nodes with the admin token; w
 register.SetAction((r, ct) => RegisterCommand.RunAsync(
     new(r.GetValue(api)!, r.GetValue(registerAdmin)!, r.GetValue(nodes), r.GetValue(concurrency), r.GetValue(outFile)!, r.GetValue(prefix)!, "eu-west", "ollama"), ct));
 
+var databaseUrl = new Option<string>("--database-url") { Description = "postgres://user@host:port/db (DATABASE_URL of the API)", Required = true };
+var secretKey = new Option<string>("--secret-key") { Description = "DGON_SECRET_KEY of the API (comma-separated base64 keys, current first)", Required = true };
+var first = new Option<int>("--first") { Description = "number of the first id", DefaultValueFactory = _ => 1 };
+var seed = new Command("seed", "bench set-up: insert N nodes and encrypted secrets by binary COPY (no API); writes id→token to --out") { databaseUrl, secretKey, nodes, outFile, prefix, first };
+seed.SetAction((r, ct) => SeedCommand.RunAsync(
+    new(r.GetValue(databaseUrl)!, r.GetValue(secretKey)!, r.GetValue(nodes), r.GetValue(outFile)!, r.GetValue(prefix)!, "eu-west", "ollama", r.GetValue(first)), ct));
+
 var rate = new Option<double?>("--rate") { Description = "constant rate, requests/s (open loop); omitted: max rate (closed loop)" };
 var ceilingUrl = new Option<Uri>("--ceiling-url") { Description = "also run the same load against this ceiling server and print the ratio", CustomParser = ParseUri };
 var load = new Command("load", "signed heartbeats over all nodes, max or constant rate; optionally side by side with the ceiling")
@@ -51,7 +58,7 @@ var metricsRepeat = new Option<int>("--metrics-repeat") { Description = "repetit
 var reads = new Command("reads", "time GET /v1/summary, GET /v1/nodes?limit=1000 (first and middle page), GET /metrics") { api, adminToken, repeat, metricsRepeat };
 reads.SetAction((r, ct) => ReadsCommand.RunAsync(new(r.GetValue(api)!, r.GetValue(adminToken), r.GetValue(repeat), r.GetValue(metricsRepeat)), ct));
 
-var root = new RootCommand("DGON fleet load generator and simulator (issue 11): prints figures, asserts nothing") { ceiling, register, load, simulate, reads };
+var root = new RootCommand("DGON fleet load generator and simulator (issue 11): prints figures, asserts nothing") { ceiling, seed, register, load, simulate, reads };
 return await root.Parse(args).InvokeAsync();
 
 static Uri? ParseUri(System.CommandLine.Parsing.ArgumentResult result)
