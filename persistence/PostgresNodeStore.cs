@@ -129,6 +129,62 @@ public sealed partial class PostgresNodeStore(NpgsqlDataSource dataSource, NodeS
         return await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
+    /// <inheritdoc />
+    public async Task<IReadOnlySet<string>> WriteThroughAsync(IReadOnlyList<HeartbeatWrite> writes, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(writes);
+        var written = new HashSet<string>(StringComparer.Ordinal);
+        if (writes.Count == 0)
+        {
+            return written;
+        }
+
+        var n = writes.Count;
+        var ids = new string[n];
+        var from = new string[n];
+        var to = new string[n];
+        var at = new DateTime[n];
+        var ready = new bool[n];
+        var gpu = new double?[n];
+        var mem = new double?[n];
+        var p95 = new double?[n];
+        for (var i = 0; i < n; i++)
+        {
+            var (o, f, t) = (writes[i].Observation, writes[i].From, writes[i].To);
+            (ids[i], from[i], to[i], at[i], ready[i]) = (o.NodeId, f.ToWire(), t.ToWire(), o.At.UtcDateTime, o.Ready);
+            (gpu[i], mem[i], p95[i]) = (o.Metrics.GpuUtil, o.Metrics.MemUsedGb, o.Metrics.P95Ms);
+        }
+
+        // One statement, one commit: the rows whose phase is still the one decided from, and a NOTIFY per changed phase.
+        await using var command = dataSource.CreateCommand($"""
+            WITH v AS (
+                SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::boolean[], $6::float8[], $7::float8[], $8::float8[])
+                    AS v(id, from_status, to_status, at, ready, gpu, mem, p95)),
+            upd AS (
+                UPDATE nodes n SET status = v.to_status, last_heartbeat = v.at, last_seen_at = v.at, ready = v.ready,
+                                   gpu_util = v.gpu, mem_used_gb = v.mem, p95_ms = v.p95,
+                                   updated_at = CASE WHEN v.from_status <> v.to_status THEN v.at ELSE n.updated_at END
+                FROM v WHERE n.id = v.id AND n.status = v.from_status AND n.last_seen_at <= v.at
+                RETURNING n.id, v.from_status <> v.to_status AS changed)
+            SELECT id, CASE WHEN changed THEN pg_notify('{PostgresNodeChangeFeed.NodeChannel}', id) END FROM upd
+            """);
+        command.Parameters.Add(new NpgsqlParameter { Value = ids });
+        command.Parameters.Add(new NpgsqlParameter { Value = from });
+        command.Parameters.Add(new NpgsqlParameter { Value = to });
+        command.Parameters.Add(new NpgsqlParameter { Value = at });
+        command.Parameters.Add(new NpgsqlParameter { Value = ready });
+        command.Parameters.Add(new NpgsqlParameter { Value = gpu });
+        command.Parameters.Add(new NpgsqlParameter { Value = mem });
+        command.Parameters.Add(new NpgsqlParameter { Value = p95 });
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            written.Add(reader.GetString(0));
+        }
+
+        return written;
+    }
+
     private StoredNode Read(NpgsqlDataReader r)
     {
         var id = r.GetString(0);

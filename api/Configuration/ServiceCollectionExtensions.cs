@@ -107,6 +107,7 @@ public static partial class ServiceCollectionExtensions
             services.AddSingleton<Fleet.NodeTable>();
             services.AddSingleton<Fleet.IFleetSize>(sp => sp.GetRequiredService<Fleet.NodeTable>());
             services.AddSingleton<INodeStore, PostgresNodeStore>();
+            services.AddSingleton<Fleet.HeartbeatGroupCommit>();
             services.AddScoped<PostgresNodeRegistry>();
             services.AddScoped<INodeRegistry, Fleet.CachedNodeRegistry>();
             services.AddScoped<PostgresNodeQueries>();

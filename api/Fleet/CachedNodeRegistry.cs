@@ -11,13 +11,15 @@ namespace Dgon.Api.Fleet;
 /// <item>Credentials come from memory (no query, no decryption per request) once the table is loaded.</item>
 /// <item>A heartbeat whose phase stays the same, from a node seen within
 /// <see cref="Configuration.FleetOptions.FastPathWindow"/>, is recorded in memory and written behind; any other one
-/// (a phase change, a node silent for long or not yet in the table) is written through under the row lock before
-/// its response, so a phase the API reports is always durable.</item>
+/// (a phase change, a node silent for long) is written through before its response, batched with others
+/// (<see cref="HeartbeatGroupCommit"/>) on the condition that the stored phase is still the one decided from; when it
+/// is not (the sweep or another replica changed it), or the node is not in the table, it is written under the row
+/// lock. So a phase the API reports is always durable.</item>
 /// <item>Registration, rotation and reset write through, then update the table (and the change feed tells the other
 /// replicas).</item>
 /// </list>
 /// </summary>
-public sealed class CachedNodeRegistry(PostgresNodeRegistry inner, NodeTable table, INodeStore store, NodeLifecycle lifecycle, Configuration.FleetOptions fleet) : INodeRegistry
+public sealed class CachedNodeRegistry(PostgresNodeRegistry inner, NodeTable table, INodeStore store, HeartbeatGroupCommit groupCommit, NodeLifecycle lifecycle, Configuration.FleetOptions fleet) : INodeRegistry
 {
     /// <inheritdoc />
     public async Task<RegisterOutcome> RegisterAsync(NodeRegistration registration, string nodeToken, RegistrationPrecondition precondition, CancellationToken cancellationToken)
@@ -65,12 +67,20 @@ public sealed class CachedNodeRegistry(PostgresNodeRegistry inner, NodeTable tab
     {
         ArgumentNullException.ThrowIfNull(heartbeat);
         var now = lifecycle.Now;
-        if (table.Loaded && table.TryRecordHeartbeat(
-                nodeId, heartbeat, now, fleet.FastPathWindow(lifecycle.GracePeriod),
-                state => lifecycle.Apply(state, new NodeEvent.HeartbeatReceived(heartbeat.Ready)),
-                out var phase))
+        NodeTransition Decide(NodeLifecycleState state) => lifecycle.Apply(state, new NodeEvent.HeartbeatReceived(heartbeat.Ready));
+        if (table.Loaded && table.TryRecordHeartbeat(nodeId, heartbeat, now, fleet.FastPathWindow(lifecycle.GracePeriod), Decide, out var phase))
         {
             return new PhaseChange(nodeId, phase, phase, "Unchanged");
+        }
+
+        if (table.Loaded && table.TryDecide(nodeId, Decide, out var from, out var transition))
+        {
+            var write = new HeartbeatWrite(new HeartbeatObservation(nodeId, now, heartbeat.Ready, heartbeat.Metrics), from, transition.Phase);
+            if (await groupCommit.WriteAsync(write, cancellationToken))
+            {
+                table.RecordWritten(nodeId, heartbeat, now, transition.Phase);
+                return new PhaseChange(nodeId, from, transition.Phase, transition.Reason);
+            }
         }
 
         var change = await inner.RecordHeartbeatAsync(nodeId, heartbeat, cancellationToken);

@@ -177,6 +177,30 @@ public sealed class NodeTable : IFleetSize
         return true;
     }
 
+    /// <summary>
+    /// The decision for a heartbeat that must be written through (after <see cref="TryRecordHeartbeat"/> said no): the
+    /// node's phase now and the one <paramref name="decide"/> gives.
+    /// </summary>
+    /// <returns>False when the node is absent.</returns>
+    public bool TryDecide(string nodeId, Func<NodeLifecycleState, NodeTransition> decide, out NodePhase from, out NodeTransition transition)
+    {
+        ArgumentNullException.ThrowIfNull(decide);
+        (from, transition) = (default, default);
+        if (!_nodes.TryGetValue(nodeId, out var entry))
+        {
+            return false;
+        }
+
+        lock (entry)
+        {
+            var node = entry.Stored.Node;
+            from = node.Phase;
+            transition = decide(new NodeLifecycleState(node.Phase, LastSeen(node)));
+        }
+
+        return true;
+    }
+
     /// <summary>Records a heartbeat that was just written through to the store with its resulting phase (not dirty).</summary>
     public void RecordWritten(string nodeId, NodeHeartbeat heartbeat, DateTimeOffset at, NodePhase phase)
     {

@@ -1,3 +1,5 @@
+using Dgon.Domain.Nodes;
+
 namespace Dgon.Domain.Ports;
 
 /// <summary>
@@ -50,7 +52,21 @@ public interface INodeStore
     /// </summary>
     /// <returns>Rows written.</returns>
     Task<int> WriteHeartbeatsAsync(IReadOnlyList<HeartbeatObservation> observations, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Writes heartbeats through in one statement (group commit), each with the phase the lifecycle decided in memory,
+    /// but only where the stored phase is still <see cref="HeartbeatWrite.From"/> (else the caller writes that one under
+    /// the row lock); announces every changed phase on the change feed in the same transaction.
+    /// </summary>
+    /// <returns>The ids written (durable when this returns).</returns>
+    Task<IReadOnlySet<string>> WriteThroughAsync(IReadOnlyList<HeartbeatWrite> writes, CancellationToken cancellationToken);
 }
+
+/// <summary>A heartbeat to write through with its phase decision (issue 11: group commit of phase changes).</summary>
+/// <param name="Observation">What the heartbeat observed.</param>
+/// <param name="From">The phase the decision started from (the stored phase must still be this).</param>
+/// <param name="To">The decided phase.</param>
+public sealed record HeartbeatWrite(HeartbeatObservation Observation, NodePhase From, NodePhase To);
 
 /// <summary>
 /// Changes announced by every API replica and the store itself (PostgreSQL <c>LISTEN</c>/<c>NOTIFY</c>): a node

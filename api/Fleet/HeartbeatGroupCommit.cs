@@ -1,0 +1,114 @@
+using System.Threading.Channels;
+using Dgon.Domain.Ports;
+
+namespace Dgon.Api.Fleet;
+
+/// <summary>
+/// Group commit of the heartbeats that must be durable before their response (issue 11: a phase change, or a node
+/// silent for most of the grace period): callers wait while <see cref="Workers"/> loops each write everything queued
+/// (up to <see cref="BatchSize"/>) in one statement (<see cref="INodeStore.WriteThroughAsync"/>), so a fleet coming
+/// online at once costs one commit per batch instead of one transaction per node. A failed statement fails every
+/// caller of its batch (they answer 503). Bounded: at most <see cref="Capacity"/> writes wait; more wait to enqueue.
+/// </summary>
+public sealed class HeartbeatGroupCommit : IAsyncDisposable
+{
+    /// <summary>Most heartbeats per statement.</summary>
+    public const int BatchSize = 5000;
+
+    /// <summary>Statements in flight at once (so one batch's commit overlaps the next one's collection).</summary>
+    public const int Workers = 2;
+
+    /// <summary>Most queued writes.</summary>
+    public const int Capacity = 50_000;
+
+    private readonly INodeStore _store;
+    private readonly Channel<Pending> _queue = Channel.CreateBounded<Pending>(new BoundedChannelOptions(Capacity) { FullMode = BoundedChannelFullMode.Wait });
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly Task[] _workers;
+
+    private sealed record Pending(HeartbeatWrite Write, TaskCompletionSource<bool> Done);
+
+    /// <summary>Starts the workers.</summary>
+    public HeartbeatGroupCommit(INodeStore store)
+    {
+        _store = store;
+        _workers = [.. Enumerable.Range(0, Workers).Select(_ => Task.Run(RunAsync))];
+    }
+
+    /// <summary>Writes <paramref name="write"/> with the next batch.</summary>
+    /// <returns>True when durable; false when the stored phase was no longer <see cref="HeartbeatWrite.From"/> (nothing written).</returns>
+    /// <exception cref="Exception">The batch's statement failed.</exception>
+    public async Task<bool> WriteAsync(HeartbeatWrite write, CancellationToken cancellationToken)
+    {
+        var done = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await _queue.Writer.WriteAsync(new Pending(write, done), cancellationToken);
+        return await done.Task.WaitAsync(cancellationToken);
+    }
+
+    private async Task RunAsync()
+    {
+        var batch = new List<Pending>(BatchSize);
+        var ids = new HashSet<string>(StringComparer.Ordinal);
+        Pending? carried = null;
+        try
+        {
+            while (carried is not null || await _queue.Reader.WaitToReadAsync(_stopping.Token))
+            {
+                if (carried is not null)
+                {
+                    batch.Add(carried);
+                    ids.Add(carried.Write.Observation.NodeId);
+                    carried = null;
+                }
+
+                while (batch.Count < BatchSize && _queue.Reader.TryRead(out var next))
+                {
+                    // One row per node per statement: a second heartbeat of the same node waits for the next batch.
+                    if (!ids.Add(next.Write.Observation.NodeId))
+                    {
+                        carried = next;
+                        break;
+                    }
+
+                    batch.Add(next);
+                }
+
+                try
+                {
+                    var written = await _store.WriteThroughAsync([.. batch.Select(p => p.Write)], _stopping.Token);
+                    foreach (var pending in batch)
+                    {
+                        pending.Done.TrySetResult(written.Contains(pending.Write.Observation.NodeId));
+                    }
+                }
+                catch (Exception e)
+                {
+                    foreach (var pending in batch)
+                    {
+                        pending.Done.TrySetException(e);
+                    }
+                }
+
+                batch.Clear();
+                ids.Clear();
+            }
+        }
+        catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+        {
+            carried?.Done.TrySetCanceled();
+            while (_queue.Reader.TryRead(out var left))
+            {
+                left.Done.TrySetCanceled();
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        _queue.Writer.TryComplete();
+        await _stopping.CancelAsync();
+        await Task.WhenAll(_workers);
+        _stopping.Dispose();
+    }
+}
