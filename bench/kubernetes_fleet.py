@@ -207,6 +207,7 @@ def main():
     # ---- (a) status writes and (b) kubectl staleness over the steady window ----
     api_before, op_before = counters(api_metrics, name, "reason"), counters(op_metrics, name, "reason")
     hb_before = counters(api_metrics, "dgon_heartbeats_total", "result")
+    sent_before = sum(n.sent for n in nodes)
     w0 = time.time()
     staleness, lag, samples, kubectl_secs = [], [], 0, []
     pending, write_lag = [], []
@@ -237,6 +238,7 @@ def main():
                     f"last send-recorded {(real_last[nodes[0].id] or 0) - recorded:5.1f} s")
         time.sleep(max(0.0, 1.0 - (time.time() - started)))
     w1 = time.time()
+    sent_in_window = sum(n.sent for n in nodes) - sent_before
     api_after, op_after = counters(api_metrics, name, "reason"), counters(op_metrics, name, "reason")
     hb_after = counters(api_metrics, "dgon_heartbeats_total", "result")
     minutes = (w1 - w0) / 60
@@ -302,7 +304,8 @@ def main():
           f"told heartbeat_interval_s: min {told[0] if told else '-'}, max {told[-1] if told else '-'} "
           f"({'followed' if o.follow_interval else 'ignored, as the seed agent'}); "
           f"pending writes: max {max(pending, default=float('nan')):g}, p50 {statistics.median(pending) if pending else float('nan'):g}; "
-          f"write lag gauge: max {max(write_lag, default=float('nan')):.1f} s")
+          f"write lag gauge: max {max(write_lag, default=float('nan')):.1f} s; "
+          f"heartbeats sent by the driver: {sent_in_window / (w1 - w0):.1f} per second")
     if o.offline_timeout <= 0:
         print("offline detection: skipped (--offline-timeout 0)")
     elif offline_at is not None:

@@ -83,7 +83,7 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry
     private volatile int _pending; // due (or decision-changing) observations left waiting for a token by the last flush
     private volatile int _decisivePending; // of which change the operator's decision
     private long _lagTicks; // how long the oldest of them had been due, at the last flush
-    private int _bindingLogged;
+    private DateTimeOffset _bindingLoggedAt = DateTimeOffset.MinValue;
 
     /// <summary>
     /// Creates the registry over running (or soon running) informers of the namespace's DgonNodes and node Secrets.
@@ -428,13 +428,11 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry
         _decisivePending = candidates.Skip(taken).Count(c => c.Decisive);
         var lag = waiting > 0 ? now - candidates.Skip(taken).Min(c => c.Due) : TimeSpan.Zero;
         Interlocked.Exchange(ref _lagTicks, Math.Max(0, lag.Ticks));
-        if (waiting > 0 && Interlocked.Exchange(ref _bindingLogged, 1) == 0)
+        // The flusher is the only caller in production; at most one warning a minute.
+        if (waiting > 0 && now - _bindingLoggedAt >= TimeSpan.FromMinutes(1))
         {
+            _bindingLoggedAt = now;
             LogBudgetBinding(waiting, _budget.WritesPerSecond, refresh.TotalSeconds);
-        }
-        else if (waiting == 0)
-        {
-            Interlocked.Exchange(ref _bindingLogged, 0);
         }
 
         return written;
