@@ -318,9 +318,11 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry
             var observation = new Observation(now, heartbeat);
             var recorded = DgonNodeMapping.Recorded(node, _lastWrite.TryGetValue(nodeId, out var last) ? last : null);
             var decisive = StatusWriteCoalescing.ChangesDecision(recorded, heartbeat.Ready);
-            // A refresh write takes a token only when no decision-changing write is waiting for one.
+            // Inline only while nothing of its kind waits for a token: once the budget binds, the flusher hands the
+            // tokens out, decision-changing writes first, then oldest due first. (Measured: letting heartbeats take
+            // tokens as they arrived starved some nodes for 90 s with a 25 s fair share; bench/README.md section 3.)
             if (!StatusWriteCoalescing.WriteNow(recorded, heartbeat.Ready, now, EffectiveRefresh())
-                || !((decisive || _decisivePending == 0) && _budget.TryTake()))
+                || !((decisive ? _decisivePending == 0 : _pending == 0) && _budget.TryTake()))
             {
                 if (decisive && !_held.ContainsKey(nodeId))
                 {

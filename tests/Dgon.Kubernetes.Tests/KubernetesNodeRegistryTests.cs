@@ -450,6 +450,12 @@ public sealed class KubernetesNodeRegistryTests(ITestOutputHelper output)
         // The 30 first heartbeats (decision-changing) took the first 30 tokens: recorded within 30 / 5 = 6 s.
         Assert.InRange(firstRecordedBy, 0, (nodes / budget) + 1);
 
+        // The tokens are shared fairly (oldest due first), not won by whichever heartbeat comes first: every node's
+        // recorded heartbeat is within its fair share, nodes / budget = 6 s, plus a second, of now.
+        var stalest = (await Task.WhenAll(ids.Select(id => NodeAsync(c, id)))).Max(n => clock.GetUtcNow() - n.Status!.LastHeartbeatTime!.Value);
+        output.WriteLine($"stalest recorded heartbeat: {stalest.TotalSeconds} s");
+        Assert.InRange(stalest, TimeSpan.Zero, TimeSpan.FromSeconds((nodes / budget) + 1));
+
         // A changed ready flag jumps the queue of waiting refresh writes: written within a second.
         await api.Registry.RecordHeartbeatAsync("n07", Beat with { Ready = false }, ct);
         for (var tick = 0; tick < 4 && (await NodeAsync(c, "n07")).Status!.Ready != false; tick++)
