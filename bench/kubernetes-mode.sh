@@ -10,7 +10,11 @@
 #
 #   bench/kubernetes-mode.sh [--no-build]     env: NODES=20, STEADY=60 (seconds of sampling), TRACE=1 (per sample),
 #                                             SCHEDULE=seed (sleep 10 s after each heartbeat, seed 001's agent) or
-#                                             fixed (one every 10 s on the clock, agent/'s PeriodicTimer)
+#                                             fixed (one every 10 s on the clock, agent/'s PeriodicTimer),
+#                                             FOLLOW=1 (nodes keep a longer told heartbeat_interval_s, as agent/),
+#                                             OFFLINE=0 (skip the offline probe); DGON_STATUS_WRITES_PER_SECOND,
+#                                             DGON_HEARTBEAT_GRACE_SECONDS, DGON_STATUS_REFRESH_SECONDS reach the API
+#                                             and the operator from the environment (export them or set them inline)
 set -euo pipefail
 
 NODES="${NODES:-20}"
@@ -21,7 +25,7 @@ BUILD=1
 case "${1:-}" in
   "") ;;
   --no-build) BUILD=0 ;;
-  -h | --help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "unknown argument '$1' (see --help)" >&2; exit 2 ;;
 esac
 case "$NODES$STEADY" in '' | *[!0-9]*) echo "NODES and STEADY must be whole numbers" >&2; exit 2 ;; esac
@@ -135,4 +139,6 @@ say "operator $OPERATOR (pid $OP_PID, $(curl -fsS "$OPERATOR/readyz" 2>/dev/null
 
 python3 "$ROOT/bench/kubernetes_fleet.py" --api "$API" --operator "$OPERATOR" --admin-token "$ADMIN_TOKEN" \
   --kubeconfig "$KUBECONFIG_FILE" --namespace "$NS" --nodes "$NODES" --steady "$STEADY" --schedule "$SCHEDULE" \
-  --grace "${DGON_HEARTBEAT_GRACE_SECONDS:-30}" --refresh "${DGON_STATUS_REFRESH_SECONDS:-10}" ${TRACE:+--trace}
+  --grace "${DGON_HEARTBEAT_GRACE_SECONDS:-30}" --refresh "${DGON_STATUS_REFRESH_SECONDS:-10}" ${TRACE:+--trace} \
+  --budget "${DGON_STATUS_WRITES_PER_SECOND:-500}" ${FOLLOW:+--follow-interval} \
+  $([ "${OFFLINE:-1}" = 0 ] && echo --offline-timeout 0)

@@ -9,7 +9,11 @@ Given a running API (DGON_REGISTRY=kubernetes), operator and Kubernetes API (kub
   3. waits until every DgonNode is Active, lets the fleet settle, then for STEADY seconds samples
      `kubectl get dgn -o json` about once a second (staleness = sample time - status.lastHeartbeatTime) while the
      status-write counters of the API and the operator (/metrics) are read at both ends of the window;
-  4. stops one node's heartbeats right after an accepted one (send time T) and polls
+     With --follow-interval every node keeps the longer of --interval and the heartbeat_interval_s the API tells it
+     (issue 11, as agent/ does); the told intervals, the API's heartbeat status writes per second against
+     --budget (DGON_STATUS_WRITES_PER_SECOND) and the gauges dgon_kubernetes_status_writes_pending and
+     dgon_kubernetes_status_write_lag_seconds (sampled every second) are printed;
+  4. (unless --offline-timeout 0) stops one node's heartbeats right after an accepted one (send time T) and polls
      `kubectl get dgn <id> -o jsonpath={.status.phase}` every 0.25 s until it reads Offline; reports (seen - T) and
      the operator's Event about it.
 Everything is printed, nothing is asserted. Exit code 1 only when the setup itself fails (a node cannot register,
@@ -70,8 +74,10 @@ def pct(values, q):
 
 
 class Node:
-    def __init__(self, api, node_id, token, interval, schedule):
+    def __init__(self, api, node_id, token, interval, schedule, follow=False):
         self.api, self.id, self.token, self.interval, self.schedule = api, node_id, token, interval, schedule
+        self.follow = follow
+        self.told = None  # last heartbeat_interval_s the API answered
         self.session = requests.Session()
         self.last_ts = 0
         self.stop = threading.Event()
@@ -94,6 +100,8 @@ class Node:
             ok = r.status_code == 200
             if not ok:
                 self.last_error = f"{r.status_code} {r.text[:200]}"
+            else:
+                self.told = r.json().get("heartbeat_interval_s", self.told)
         except requests.RequestException as e:
             ok, self.last_error = False, str(e)
         self.sent += 1
@@ -110,13 +118,15 @@ class Node:
         due = time.monotonic()
         while not self.stop.is_set():
             self.heartbeat()
+            # agent/: a longer told interval is followed, a shorter one never.
+            interval = max(self.interval, self.told or 0) if self.follow else self.interval
             if self.schedule == "fixed":
                 # agent/'s PeriodicTimer: one heartbeat every interval on the clock.
-                due += self.interval
+                due += interval
                 wait = max(0.0, due - time.monotonic())
             else:
                 # Seed 001's agent: one heartbeat, then time.sleep(10).
-                wait = self.interval
+                wait = interval
             if self.stop.wait(wait):
                 break
         self.stopped.set()
@@ -144,7 +154,9 @@ def main():
     a.add_argument("--refresh", type=float, default=10.0, help="the status refresh interval (printed only)")
     a.add_argument("--settle", type=float, default=12.0, help="seconds after all are Active before the steady window")
     a.add_argument("--steady", type=float, default=60.0, help="steady window: status-write counting and kubectl sampling")
-    a.add_argument("--offline-timeout", type=float, default=90.0)
+    a.add_argument("--offline-timeout", type=float, default=90.0, help="0: skip the offline probe")
+    a.add_argument("--follow-interval", action="store_true", help="keep the longer of --interval and the told heartbeat_interval_s (agent/)")
+    a.add_argument("--budget", type=float, default=500.0, help="the API's DGON_STATUS_WRITES_PER_SECOND (printed only)")
     a.add_argument("--trace", action="store_true", help="print the first node's figures at every sample")
     o = a.parse_args()
     api_metrics, op_metrics = f"{o.api}/metrics", f"{o.operator}/metrics"
@@ -167,7 +179,7 @@ def main():
         if r.status_code != 200:
             log(f"register {node_id} -> {r.status_code} {r.text}")
             return 1
-        nodes.append(Node(o.api, node_id, r.json()["node_token"], o.interval, o.schedule))
+        nodes.append(Node(o.api, node_id, r.json()["node_token"], o.interval, o.schedule, o.follow_interval))
     log(f"registered {len(nodes)} nodes in {time.time() - t0:.1f} s")
 
     # Spread the first heartbeats over one interval, as independently started agents would be.
@@ -175,14 +187,15 @@ def main():
     for t in threads:
         t.start()
 
-    deadline = time.time() + o.interval + 60
+    # Every first heartbeat changes the operator's decision; under a small budget they take nodes / budget seconds.
+    deadline = time.time() + o.interval + 60 + len(nodes) / o.budget
     while True:
         items = json.loads(kubectl(["get", "dgn", "-o", "json"], o.kubeconfig, o.namespace))["items"]
         active = sum(1 for it in items if (it.get("status") or {}).get("phase") == "Active")
         if active == len(nodes):
             break
         if time.time() > deadline:
-            log(f"only {active}/{len(nodes)} DgonNodes Active after {o.interval + 60:.0f} s")
+            log(f"only {active}/{len(nodes)} DgonNodes Active after {o.interval + 60 + len(nodes) / o.budget:.0f} s")
             for n in nodes:
                 if n.failed:
                     log(f"  {n.id}: {n.failed}/{n.sent} heartbeats failed, last: {n.last_error}")
@@ -194,10 +207,19 @@ def main():
     # ---- (a) status writes and (b) kubectl staleness over the steady window ----
     api_before, op_before = counters(api_metrics, name, "reason"), counters(op_metrics, name, "reason")
     hb_before = counters(api_metrics, "dgon_heartbeats_total", "result")
+    sent_before = sum(n.sent for n in nodes)
     w0 = time.time()
     staleness, lag, samples, kubectl_secs = [], [], 0, []
+    pending, write_lag = [], []
     while time.time() - w0 < o.steady:
         started = time.time()
+        gauges = requests.get(api_metrics, timeout=10).text
+        for line in gauges.splitlines():
+            m = SAMPLE_LINE.match(line)
+            if m and m.group("name") == "dgon_kubernetes_status_writes_pending":
+                pending.append(float(m.group("value")))
+            elif m and m.group("name") == "dgon_kubernetes_status_write_lag_seconds":
+                write_lag.append(float(m.group("value")))
         real_last = {n.id: n.last_ok_send for n in nodes}  # what each node had really sent before this read
         items = json.loads(kubectl(["get", "dgn", "-o", "json"], o.kubeconfig, o.namespace))["items"]
         seen = time.time()  # when the user sees the table
@@ -216,6 +238,7 @@ def main():
                     f"last send-recorded {(real_last[nodes[0].id] or 0) - recorded:5.1f} s")
         time.sleep(max(0.0, 1.0 - (time.time() - started)))
     w1 = time.time()
+    sent_in_window = sum(n.sent for n in nodes) - sent_before
     api_after, op_after = counters(api_metrics, name, "reason"), counters(op_metrics, name, "reason")
     hb_after = counters(api_metrics, "dgon_heartbeats_total", "result")
     minutes = (w1 - w0) / 60
@@ -223,11 +246,14 @@ def main():
     per = lambda d: sum(d.values()) / len(nodes) / minutes  # noqa: E731
     by = lambda d: ", ".join(f"{k or '-'}={v / len(nodes) / minutes:.2f}" for k, v in d.items()) or "none"  # noqa: E731
 
+    told = sorted(n.told for n in nodes if n.told is not None)
+    hb_writes = sum(v for k, v in api_d.items() if k.startswith("heartbeat"))
+
     # ---- (c) offline detection ----
     victim = nodes[-1]
     # Stop it right after an accepted heartbeat: wait for the next one, then stop the loop before it sends again.
     before = victim.sent
-    while victim.sent == before:
+    while victim.sent == before and o.offline_timeout > 0:
         time.sleep(0.05)
     victim.stop.set()
     victim.stopped.wait(15)
@@ -274,7 +300,15 @@ def main():
           f"(kubectl get takes p50 {statistics.median(kubectl_secs):.2f} s, included)")
     print(f"recorded lastHeartbeatTime behind the node's real last heartbeat: max {max(lag):.1f} s, "
           f"p50 {statistics.median(lag):.1f} s")
-    if offline_at is not None:
+    print(f"api heartbeat status writes: {hb_writes / (w1 - w0):.1f} per second (budget {o.budget:g}); "
+          f"told heartbeat_interval_s: min {told[0] if told else '-'}, max {told[-1] if told else '-'} "
+          f"({'followed' if o.follow_interval else 'ignored, as the seed agent'}); "
+          f"pending writes: max {max(pending, default=float('nan')):g}, p50 {statistics.median(pending) if pending else float('nan'):g}; "
+          f"write lag gauge: max {max(write_lag, default=float('nan')):.1f} s; "
+          f"heartbeats sent by the driver: {sent_in_window / (w1 - w0):.1f} per second")
+    if o.offline_timeout <= 0:
+        print("offline detection: skipped (--offline-timeout 0)")
+    elif offline_at is not None:
         print(f"offline detection: node {victim.id} Offline {offline_at - t_last:.1f} s after its last heartbeat "
               f"(goal <= grace + 5 = {o.grace + 5:g} s; {polls} kubectl polls, 0.25 s apart) (Event: {event})")
     else:

@@ -117,6 +117,15 @@ public sealed record DgonApiOptions
             }
         }
 
+        var statusWrites = StatusWritesPerSecond(configuration);
+        var maxHeartbeats = PositiveNumber(configuration, "DGON_MAX_HEARTBEATS_PER_SECOND", HeartbeatIntervalPolicy.DefaultMaxHeartbeatsPerSecond);
+        if (registry == RegistryMode.Kubernetes)
+        {
+            // Issue 11: a steady node costs N / max(interval, refresh) status writes a second, so the interval told to
+            // nodes must stretch to keep the fleet within the status-write budget (or the smaller heartbeat budget).
+            maxHeartbeats = Math.Min(maxHeartbeats, statusWrites);
+        }
+
         var failureWindow = Settings.Seconds("DGON_AUTH_FAILURE_WINDOW_SECONDS", configuration["DGON_AUTH_FAILURE_WINDOW_SECONDS"], AuthFailureWindowOptions.DefaultWindow);
         var thresholdText = configuration["DGON_AUTH_FAILURE_THRESHOLD"];
         var threshold = AuthFailureWindowOptions.DefaultThreshold;
@@ -142,6 +151,7 @@ public sealed record DgonApiOptions
                 Kubeconfig = Settings.Optional(configuration["KUBECONFIG"]),
                 Namespace = Settings.Optional(configuration["DGON_NAMESPACE"]),
                 StatusRefreshInterval = refresh,
+                StatusWritesPerSecond = statusWrites,
             },
             AuthFailures = new AuthFailureWindowOptions { Threshold = threshold, Window = failureWindow },
             Fleet = new FleetOptions
@@ -149,10 +159,23 @@ public sealed record DgonApiOptions
                 FlushInterval = TimeSpan.FromMilliseconds(Milliseconds(configuration, "DGON_WRITE_BEHIND_MS", (int)FleetOptions.DefaultFlushInterval.TotalMilliseconds)),
                 HeartbeatInterval = new HeartbeatIntervalPolicy(
                     Settings.Seconds("DGON_HEARTBEAT_INTERVAL_SECONDS", configuration["DGON_HEARTBEAT_INTERVAL_SECONDS"], HeartbeatIntervalPolicy.DefaultBaseInterval),
-                    PositiveNumber(configuration, "DGON_MAX_HEARTBEATS_PER_SECOND", HeartbeatIntervalPolicy.DefaultMaxHeartbeatsPerSecond),
+                    maxHeartbeats,
                     grace),
             },
         };
+    }
+
+    private static int StatusWritesPerSecond(IConfiguration configuration)
+    {
+        var text = Settings.Optional(configuration["DGON_STATUS_WRITES_PER_SECOND"]);
+        if (text is null)
+        {
+            return KubernetesRegistryOptions.DefaultStatusWritesPerSecond;
+        }
+
+        return int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value is >= 1 and <= 1_000_000
+            ? value
+            : throw new InvalidOperationException($"DGON_STATUS_WRITES_PER_SECOND must be an integer from 1 to 1000000 (DgonNode status writes a second per API replica); got '{text}'");
     }
 
     private static double PositiveNumber(IConfiguration configuration, string name, double defaultValue)
@@ -269,4 +292,20 @@ public sealed record KubernetesRegistryOptions
     /// default 10, at most half the grace period; see <see cref="StatusWriteCoalescing"/>).
     /// </summary>
     public TimeSpan StatusRefreshInterval { get; init; } = StatusWriteCoalescing.DefaultRefreshInterval;
+
+    /// <summary>
+    /// Default status-write budget: 500 writes/s per API replica, what Kubernetes' own node heartbeats cost the API
+    /// server at its largest supported cluster (5,000 nodes renewing a Lease every 10 s, KEP-589).
+    /// </summary>
+    public const int DefaultStatusWritesPerSecond = 500;
+
+    /// <summary>
+    /// Issue 11: heartbeat status writes a second this replica may make (<c>DGON_STATUS_WRITES_PER_SECOND</c>, default
+    /// 500, 1 to 1,000,000), enforced by a token bucket (<c>StatusWriteBudget</c>); writes that change the operator's
+    /// decision go first, refresh writes wait. In Kubernetes mode the heartbeat interval told to nodes is stretched to
+    /// fleet / this budget (capped at a third of the grace period): 100,000 nodes at 500 writes/s need a 200 s interval
+    /// and a grace period of at least 600 s; at the default grace of 30 s (interval cap 10 s) the budget holds up to
+    /// 5,000 nodes.
+    /// </summary>
+    public int StatusWritesPerSecond { get; init; } = DefaultStatusWritesPerSecond;
 }

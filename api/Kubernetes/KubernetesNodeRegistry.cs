@@ -40,6 +40,16 @@ namespace Dgon.Api.Kubernetes;
 /// interval and <c>status.lastHeartbeatTime</c> is never more than that interval behind the real last heartbeat.
 /// A held observation lives only in this process: if it crashes, the node's recorded heartbeat is up to one refresh
 /// interval older than the truth until its next heartbeat.</item>
+/// <item>Issue 11: every heartbeat status write spends a token of this replica's <see cref="StatusWriteBudget"/>
+/// (<c>DGON_STATUS_WRITES_PER_SECOND</c>). Writes that change the operator's decision
+/// (<see cref="StatusWriteCoalescing.ChangesDecision"/>) go first: written at once when a token is there, else held
+/// and written by the flusher before any refresh write. Refresh writes (leading or trailing) wait for tokens, oldest
+/// due first, so a fleet above the budget sees its recorded <c>lastHeartbeatTime</c> lag grow
+/// (<c>dgon_kubernetes_status_writes_pending</c>, <c>dgon_kubernetes_status_write_lag_seconds</c>) instead of the API
+/// server seeing more writes. The refresh interval in effect is the longer of <c>DGON_STATUS_REFRESH_SECONDS</c> and
+/// the heartbeat interval told to nodes (<see cref="Fleet.HeartbeatIntervals"/>): a node heartbeating every 40 s
+/// needs no 10 s refresh. Registration and auth-failure writes are not budgeted (they follow registrations and
+/// failed requests, both rate-limited at the edge).</item>
 /// </list>
 /// Writes are also kept locally (write-through), so the next request sees them before the watch echoes them back.
 /// Kubernetes verbs used: DgonNodes get, list, watch, create, patch; dgonnodes/status patch; Secrets get, list,
@@ -52,6 +62,9 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry
     /// <summary>How often held observations are checked for being due (adds at most this much to the trailing write).</summary>
     public static readonly TimeSpan FlushTick = TimeSpan.FromMilliseconds(250);
 
+    // A trailing write later than this after its due time (it waited for the budget) counts from when it was made.
+    private static readonly TimeSpan MaxAnchorLateness = 4 * FlushTick;
+
     private readonly IKubernetes _client;
     private readonly IInformer<DgonNode> _nodes;
     private readonly IInformer<V1Secret> _secrets;
@@ -59,14 +72,24 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry
     private readonly TimeProvider _clock;
     private readonly ILogger<KubernetesNodeRegistry> _logger;
     private readonly TimeSpan _refresh;
+    private readonly StatusWriteBudget _budget;
+    private readonly Fleet.HeartbeatIntervals? _intervals;
     private readonly ConcurrentDictionary<string, DgonNode> _writtenNodes = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, Observation> _held = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Held> _held = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, DateTimeOffset> _lastWrite = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, V1Secret> _writtenSecrets = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _locks = new(StringComparer.Ordinal);
     private readonly Counter<long> _statusWrites;
+    private volatile int _pending; // due (or decision-changing) observations left waiting for a token by the last flush
+    private volatile int _decisivePending; // of which change the operator's decision
+    private long _lagTicks; // how long the oldest of them had been due, at the last flush
+    private DateTimeOffset _bindingLoggedAt = DateTimeOffset.MinValue;
 
-    /// <summary>Creates the registry over running (or soon running) informers of the namespace's DgonNodes and node Secrets.</summary>
+    /// <summary>
+    /// Creates the registry over running (or soon running) informers of the namespace's DgonNodes and node Secrets.
+    /// <c>intervals</c> is the heartbeat interval told to nodes, which stretches the refresh interval; null (tests) =
+    /// the configured refresh interval only.
+    /// </summary>
     public KubernetesNodeRegistry(
         IKubernetes client,
         IInformer<DgonNode> nodes,
@@ -76,7 +99,8 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry
         NodeLifecycle lifecycle,
         TimeProvider clock,
         IMeterFactory meters,
-        ILogger<KubernetesNodeRegistry> logger)
+        ILogger<KubernetesNodeRegistry> logger,
+        Fleet.HeartbeatIntervals? intervals = null)
     {
         ArgumentNullException.ThrowIfNull(ns);
         ArgumentNullException.ThrowIfNull(options);
@@ -86,12 +110,21 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry
         _secrets = secrets;
         Namespace = ns.Name;
         _refresh = options.StatusRefreshInterval;
+        _budget = new StatusWriteBudget(options.StatusWritesPerSecond, clock);
+        _intervals = intervals;
         _lifecycle = lifecycle;
         _clock = clock;
         _logger = logger;
         _statusWrites = meters.Create(Observability.ApiMetrics.MeterName).CreateCounter<long>(
             "dgon_kubernetes_status_writes_total", unit: null, description: "DgonNode status writes by the ingress API, by reason (register, heartbeat, heartbeat_trailing, auth_failures).");
         // Only deletions matter: they drop our write-through copies (additions and updates are read from the caches).
+        var meter = meters.Create(Observability.ApiMetrics.MeterName);
+        meter.CreateObservableGauge(
+            "dgon_kubernetes_status_writes_pending", () => _pending, unit: null,
+            description: "Heartbeat observations due for a DgonNode status write but waiting for the status-write budget (DGON_STATUS_WRITES_PER_SECOND), at the last flush.");
+        meter.CreateObservableGauge(
+            "dgon_kubernetes_status_write_lag_seconds", () => TimeSpan.FromTicks(Interlocked.Read(ref _lagTicks)).TotalSeconds, unit: null,
+            description: "How long the oldest observation waiting for the status-write budget had been due, at the last flush (0 while the budget holds).");
         nodes.AddHandler(new InformerHandler<DgonNode>(onDelete: OnNodeDeleted));
         secrets.AddHandler(new InformerHandler<V1Secret>(onDelete: OnSecretDeleted));
     }
@@ -284,9 +317,19 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry
             var change = new PhaseChange(nodeId, from, transition.Phase, transition.Reason);
             var observation = new Observation(now, heartbeat);
             var recorded = DgonNodeMapping.Recorded(node, _lastWrite.TryGetValue(nodeId, out var last) ? last : null);
-            if (!StatusWriteCoalescing.WriteNow(recorded, heartbeat.Ready, now, _refresh))
+            var decisive = StatusWriteCoalescing.ChangesDecision(recorded, heartbeat.Ready);
+            // Inline only while nothing of its kind waits for a token: once the budget binds, the flusher hands the
+            // tokens out, decision-changing writes first, then oldest due first. (Measured: letting heartbeats take
+            // tokens as they arrived starved some nodes for 90 s with a 25 s fair share; bench/README.md section 3.)
+            if (!StatusWriteCoalescing.WriteNow(recorded, heartbeat.Ready, now, EffectiveRefresh())
+                || !((decisive ? _decisivePending == 0 : _pending == 0) && _budget.TryTake()))
             {
-                _held[nodeId] = observation;
+                if (decisive && !_held.ContainsKey(nodeId))
+                {
+                    Interlocked.Increment(ref _decisivePending);
+                }
+
+                _held[nodeId] = new Held(observation, decisive);
                 return change;
             }
 
@@ -318,36 +361,53 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry
         }
     }
 
-    /// <summary>Writes every held observation whose due time has come; returns how many were written.</summary>
+    /// <summary>
+    /// Writes held observations as far as the status-write budget allows: first those that change the operator's
+    /// decision (oldest first), then those whose due time has come (oldest due first); the rest wait for the next
+    /// tick and are counted in <see cref="PendingWrites"/>. Returns how many were written.
+    /// </summary>
     public async Task<int> FlushDueAsync(CancellationToken ct)
     {
-        var written = 0;
+        var now = _clock.GetUtcNow();
+        var refresh = EffectiveRefresh();
+        var candidates = new List<(string NodeId, Held Held, bool Decisive, DateTimeOffset Due)>();
         foreach (var (nodeId, held) in _held)
         {
             var node = CurrentNode(nodeId);
             if (node is null)
             {
-                _held.TryRemove(new KeyValuePair<string, Observation>(nodeId, held));
+                _held.TryRemove(new KeyValuePair<string, Held>(nodeId, held));
                 continue;
             }
 
             var recorded = DgonNodeMapping.Recorded(node, _lastWrite.TryGetValue(nodeId, out var last) ? last : null);
-            var due = StatusWriteCoalescing.DueAt(recorded, _refresh);
-            if (_clock.GetUtcNow() < due)
+            // Decided on the recorded state, not the flag kept when it was held: a write may have landed since.
+            if (StatusWriteCoalescing.ChangesDecision(recorded, held.Observation.Heartbeat.Ready))
             {
-                continue;
+                candidates.Add((nodeId, held, true, held.Observation.Time));
             }
+            else if (StatusWriteCoalescing.DueAt(recorded, refresh) is var due && now >= due)
+            {
+                candidates.Add((nodeId, held, false, due));
+            }
+        }
 
+        candidates.Sort((a, b) => a.Decisive != b.Decisive ? (a.Decisive ? -1 : 1) : a.Due.CompareTo(b.Due));
+        var written = 0;
+        var taken = 0;
+        for (; taken < candidates.Count && _budget.TryTake(); taken++)
+        {
+            var (nodeId, held, decisive, due) = candidates[taken];
             var gate = Lock(nodeId);
             await gate.WaitAsync(ct);
             try
             {
                 // Only if no newer heartbeat replaced or wrote it meanwhile.
-                if (_held.TryRemove(new KeyValuePair<string, Observation>(nodeId, held)))
+                if (_held.TryRemove(new KeyValuePair<string, Held>(nodeId, held)))
                 {
                     try
                     {
-                        if (await WriteObservationAsync(nodeId, held, "heartbeat_trailing", due, ct))
+                        if (await WriteObservationAsync(nodeId, held.Observation, decisive ? "heartbeat" : "heartbeat_trailing", decisive ? null : due, ct))
                         {
                             written++;
                         }
@@ -365,7 +425,32 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry
             }
         }
 
+        var waiting = candidates.Count - taken;
+        _pending = waiting;
+        _decisivePending = candidates.Skip(taken).Count(c => c.Decisive);
+        var lag = waiting > 0 ? now - candidates.Skip(taken).Min(c => c.Due) : TimeSpan.Zero;
+        Interlocked.Exchange(ref _lagTicks, Math.Max(0, lag.Ticks));
+        // The flusher is the only caller in production; at most one warning a minute.
+        if (waiting > 0 && now - _bindingLoggedAt >= TimeSpan.FromMinutes(1))
+        {
+            _bindingLoggedAt = now;
+            LogBudgetBinding(waiting, _budget.WritesPerSecond, refresh.TotalSeconds);
+        }
+
         return written;
+    }
+
+    /// <summary>Observations left waiting for the status-write budget by the last flush (the <c>dgon_kubernetes_status_writes_pending</c> gauge).</summary>
+    public int PendingWrites => _pending;
+
+    /// <summary>
+    /// The refresh interval in effect: the longer of <c>DGON_STATUS_REFRESH_SECONDS</c> and the heartbeat interval told
+    /// to nodes (which is at most a third of the grace period, so the lag stays inside it).
+    /// </summary>
+    public TimeSpan EffectiveRefresh()
+    {
+        var told = _intervals is null ? TimeSpan.Zero : TimeSpan.FromSeconds(_intervals.CurrentSeconds);
+        return told > _refresh ? told : _refresh;
     }
 
     /// <summary>Number of heartbeat observations held for a trailing write.</summary>
@@ -395,7 +480,7 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry
             return false;
         }
 
-        _lastWrite[nodeId] = due is { } d && d < started ? d : started;
+        _lastWrite[nodeId] = due is { } d && d < started && started - d <= MaxAnchorLateness ? d : started;
         _statusWrites.Add(1, new KeyValuePair<string, object?>("reason", reason));
         return true;
     }
@@ -657,6 +742,9 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry
 
     private SemaphoreSlim Lock(string nodeId) => _locks.GetOrAdd(nodeId, _ => new SemaphoreSlim(1, 1));
 
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The status-write budget binds: {Waiting} heartbeat observations wait for DGON_STATUS_WRITES_PER_SECOND={Budget} (refresh in effect {Refresh} s); recorded lastHeartbeatTime lags until the told heartbeat interval catches up, or raise the budget or DGON_HEARTBEAT_GRACE_SECONDS")]
+    private partial void LogBudgetBinding(int waiting, int budget, double refresh);
+
     [LoggerMessage(Level = LogLevel.Warning, Message = "DgonNode {NodeId}: the held heartbeat could not be written; retrying")]
     private partial void LogFlushFailed(string nodeId, Exception error);
 
@@ -700,3 +788,6 @@ public sealed class KubernetesNotReadyException : Exception
 /// <param name="Time">Acceptance time (the API's clock).</param>
 /// <param name="Heartbeat">Ready flag and metrics.</param>
 internal sealed record Observation(DateTimeOffset Time, NodeHeartbeat Heartbeat);
+
+/// <summary>An observation held for a later write; <paramref name="Decisive"/> when it changes the operator's decision (written first).</summary>
+internal sealed record Held(Observation Observation, bool Decisive);

@@ -36,10 +36,18 @@ public static class StatusWriteCoalescing
             throw new ArgumentOutOfRangeException(nameof(refreshInterval), refreshInterval, "refresh interval must be positive");
         }
 
-        return recorded.LastHeartbeatTime is null
-            || !recorded.HeartbeatSinceRegistration
-            || recorded.Ready != ready
-            || now >= DueAt(recorded, refreshInterval);
+        return ChangesDecision(recorded, ready) || now >= DueAt(recorded, refreshInterval);
+    }
+
+    /// <summary>
+    /// Whether writing a heartbeat with <paramref name="ready"/> changes what the operator decides on: the first
+    /// heartbeat, the first since a registration, or a changed ready flag. These writes go first under the status-write
+    /// budget (issue 11); the others only refresh <c>lastHeartbeatTime</c>.
+    /// </summary>
+    public static bool ChangesDecision(RecordedObservation recorded, bool ready)
+    {
+        ArgumentNullException.ThrowIfNull(recorded);
+        return recorded.LastHeartbeatTime is null || !recorded.HeartbeatSinceRegistration || recorded.Ready != ready;
     }
 
     /// <summary>When a held-back observation is written: the last write (or, unknown, the recorded heartbeat) plus the refresh interval.</summary>

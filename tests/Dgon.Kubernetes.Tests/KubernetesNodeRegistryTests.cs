@@ -31,8 +31,8 @@ public sealed class KubernetesNodeRegistryTests(ITestOutputHelper output)
 
     private static string Token() => Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
 
-    private async Task<Replica> ReplicaAsync(Cluster c, TimeProvider? clock = null, TimeSpan? refresh = null) =>
-        await Replica.StartAsync(c, clock ?? TimeProvider.System, refresh ?? TimeSpan.FromSeconds(1), output);
+    private async Task<Replica> ReplicaAsync(Cluster c, TimeProvider? clock = null, TimeSpan? refresh = null, int budget = KubernetesRegistryOptions.DefaultStatusWritesPerSecond, Dgon.Api.Fleet.HeartbeatIntervals? intervals = null) =>
+        await Replica.StartAsync(c, clock ?? TimeProvider.System, refresh ?? TimeSpan.FromSeconds(1), budget, intervals, output);
 
     private static async Task<DgonNode> NodeAsync(Cluster c, string id) => (await c.Client.TryGetDgonNodeAsync(Ns, id, Cluster.Timeout()))!;
 
@@ -396,6 +396,108 @@ public sealed class KubernetesNodeRegistryTests(ITestOutputHelper output)
         Assert.Equal(3, node.Status.AuthFailures!.Count);
     }
 
+    [Fact]
+    public async Task Steady_nodes_above_the_status_write_budget_get_no_more_writes_than_it_allows_and_decisions_go_first()
+    {
+        // 30 nodes heartbeating every second with a 1 s refresh want 30 writes/s; the budget is 5/s.
+        const int budget = 5;
+        const int nodes = 30;
+        await using var c = await Cluster.StartAsync();
+        var t0 = new DateTimeOffset(DateTime.UtcNow.Ticks / TimeSpan.TicksPerSecond * TimeSpan.TicksPerSecond, TimeSpan.Zero);
+        var clock = new FakeTimeProvider(t0);
+        await using var api = await ReplicaAsync(c, clock, TimeSpan.FromSeconds(1), budget);
+        var ct = Cluster.Timeout(60);
+        var ids = Enumerable.Range(0, nodes).Select(i => $"n{i:00}").ToList();
+        foreach (var id in ids)
+        {
+            await api.Registry.RegisterAsync(Registration(id, null), Token(), RegistrationPrecondition.Any, ct);
+        }
+
+        int Writes() => ids.Sum(id => StatusWrites(c, id));
+        var baseline = Writes(); // registration writes are not budgeted
+        var perSecond = new List<int>();
+        var firstRecordedBy = -1;
+        const int seconds = 20;
+        for (var second = 0; second < seconds; second++)
+        {
+            var before = Writes();
+            for (var tick = 0; tick < 4; tick++)
+            {
+                if (tick == 0)
+                {
+                    foreach (var id in ids)
+                    {
+                        Assert.NotNull(await api.Registry.RecordHeartbeatAsync(id, Beat, ct));
+                    }
+                }
+
+                await api.Registry.FlushDueAsync(ct);
+                clock.Advance(KubernetesNodeRegistry.FlushTick);
+            }
+
+            perSecond.Add(Writes() - before);
+            if (firstRecordedBy < 0 && (await Task.WhenAll(ids.Select(id => NodeAsync(c, id)))).All(n => n.Status?.LastHeartbeatTime is not null))
+            {
+                firstRecordedBy = second;
+            }
+        }
+
+        output.WriteLine($"writes per second: {string.Join(' ', perSecond)}; first heartbeats all recorded by second {firstRecordedBy}");
+        // A full bucket holds one second's worth: any second sees at most 2 × budget, the whole window budget × (W + 1).
+        Assert.All(perSecond, w => Assert.InRange(w, 0, 2 * budget));
+        Assert.InRange(Writes() - baseline, (budget * seconds) - budget, budget * (seconds + 1));
+        Assert.True(api.Registry.PendingWrites > 0, "the budget binds: observations wait");
+        // The 30 first heartbeats (decision-changing) took the first 30 tokens: recorded within 30 / 5 = 6 s.
+        Assert.InRange(firstRecordedBy, 0, (nodes / budget) + 1);
+
+        // The tokens are shared fairly (oldest due first), not won by whichever heartbeat comes first: every node's
+        // recorded heartbeat is within its fair share, nodes / budget = 6 s, plus a second, of now.
+        var stalest = (await Task.WhenAll(ids.Select(id => NodeAsync(c, id)))).Max(n => clock.GetUtcNow() - n.Status!.LastHeartbeatTime!.Value);
+        output.WriteLine($"stalest recorded heartbeat: {stalest.TotalSeconds} s");
+        Assert.InRange(stalest, TimeSpan.Zero, TimeSpan.FromSeconds((nodes / budget) + 1));
+
+        // A changed ready flag jumps the queue of waiting refresh writes: written within a second.
+        await api.Registry.RecordHeartbeatAsync("n07", Beat with { Ready = false }, ct);
+        for (var tick = 0; tick < 4 && (await NodeAsync(c, "n07")).Status!.Ready != false; tick++)
+        {
+            clock.Advance(KubernetesNodeRegistry.FlushTick);
+            await api.Registry.FlushDueAsync(ct);
+        }
+
+        Assert.False((await NodeAsync(c, "n07")).Status!.Ready);
+    }
+
+    [Fact]
+    public async Task The_refresh_interval_stretches_to_the_heartbeat_interval_told_to_nodes()
+    {
+        await using var c = await Cluster.StartAsync();
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        // 40 nodes at a budget of 1 write/s: nodes are told 40 s (grace 300 s allows up to 100 s).
+        var intervals = new Dgon.Api.Fleet.HeartbeatIntervals(
+            new HeartbeatIntervalPolicy(TimeSpan.FromSeconds(10), 1, TimeSpan.FromSeconds(300)), new FixedFleet(40), clock,
+            NullLogger<Dgon.Api.Fleet.HeartbeatIntervals>.Instance);
+        await using var api = await ReplicaAsync(c, clock, TimeSpan.FromSeconds(10), intervals: intervals);
+        Assert.Equal(TimeSpan.FromSeconds(40), api.Registry.EffectiveRefresh());
+        var ct = Cluster.Timeout(40);
+        await api.Registry.RegisterAsync(Registration("n1", KeyA), Token(), RegistrationPrecondition.Keyless, ct);
+        var afterRegistration = StatusWrites(c, "n1");
+
+        // A seed agent ignoring the told interval heartbeats every 10 s for 120 s: first write, then one per 40 s.
+        for (var i = 0; i <= 12; i++)
+        {
+            await api.Registry.RecordHeartbeatAsync("n1", Beat, ct);
+            await api.Registry.FlushDueAsync(ct);
+            clock.Advance(TimeSpan.FromSeconds(10));
+        }
+
+        Assert.Equal(1 + 3, StatusWrites(c, "n1") - afterRegistration);
+    }
+
+    private sealed class FixedFleet(int nodes) : Dgon.Api.Fleet.IFleetSize
+    {
+        public int NodeCount => nodes;
+    }
+
     /// <summary>One API replica's Kubernetes side: its own client (requests recorded), informers and registry.</summary>
     private sealed class Replica : IAsyncDisposable
     {
@@ -418,7 +520,7 @@ public sealed class KubernetesNodeRegistryTests(ITestOutputHelper output)
 
         public RecordingHandler Requests { get; }
 
-        public static async Task<Replica> StartAsync(Cluster c, TimeProvider clock, TimeSpan refresh, ITestOutputHelper output)
+        public static async Task<Replica> StartAsync(Cluster c, TimeProvider clock, TimeSpan refresh, int budget, Dgon.Api.Fleet.HeartbeatIntervals? intervals, ITestOutputHelper output)
         {
             var requests = new RecordingHandler();
             var client = c.NewClient(requests);
@@ -426,8 +528,8 @@ public sealed class KubernetesNodeRegistryTests(ITestOutputHelper output)
             var secrets = new Informer<V1Secret>(ListerWatchers.Secrets(client, Ns), new InformerOptions { LabelSelector = "app.kubernetes.io/managed-by=dgon-api,dgon.io/node" }, TestLog.For(output, "secrets"));
             var registry = new KubernetesNodeRegistry(
                 client, nodes, secrets, new KubeNamespace(Ns),
-                new KubernetesRegistryOptions { StatusRefreshInterval = refresh },
-                new NodeLifecycle(new NodeLifecycleOptions(), clock), clock, new TestMeterFactory(), NullLogger<KubernetesNodeRegistry>.Instance);
+                new KubernetesRegistryOptions { StatusRefreshInterval = refresh, StatusWritesPerSecond = budget },
+                new NodeLifecycle(new NodeLifecycleOptions(), clock), clock, new TestMeterFactory(), NullLogger<KubernetesNodeRegistry>.Instance, intervals);
             var replica = new Replica(client, requests, nodes, secrets, registry);
             await nodes.WaitForSyncAsync(Cluster.Timeout());
             await secrets.WaitForSyncAsync(Cluster.Timeout());

@@ -30,6 +30,7 @@ public sealed class EnvTests
         AssertFieldRef(api, "DGON_NAMESPACE", "metadata.namespace");
         Assert.Equal("30", Str(Env(api, "DGON_HEARTBEAT_GRACE_SECONDS")["value"]));
         Assert.Equal("10", Str(Env(api, "DGON_STATUS_REFRESH_SECONDS")["value"]));
+        Assert.Equal("500", Str(Env(api, "DGON_STATUS_WRITES_PER_SECOND")["value"]));
         Assert.Equal("5", Str(Env(api, "DGON_AUTH_FAILURE_THRESHOLD")["value"]));
         Assert.Equal("600", Str(Env(api, "DGON_AUTH_FAILURE_WINDOW_SECONDS")["value"]));
         Assert.Equal("http://localhost:3000", Str(Env(api, "CORS_ORIGIN")["value"]));
@@ -87,6 +88,15 @@ public sealed class EnvTests
         // The refresh interval is the API's alone (one writer of lastHeartbeatTime); the operator does not read it.
         Assert.Equal("20", Str(Env(Api(chart), "DGON_STATUS_REFRESH_SECONDS")["value"]));
         Assert.DoesNotContain(Operator(chart)["env"]!.AsArray(), e => Str(e!["name"]) == "DGON_STATUS_REFRESH_SECONDS");
+    }
+
+    [Fact]
+    public void The_status_write_budget_goes_to_the_api_only_and_must_be_a_positive_integer()
+    {
+        var chart = Helm.Template("--set", "lifecycle.statusWritesPerSecond=2000");
+        Assert.Equal("2000", Str(Env(Api(chart), "DGON_STATUS_WRITES_PER_SECOND")["value"]));
+        Assert.DoesNotContain(Operator(chart)["env"]!.AsArray(), e => Str(e!["name"]) == "DGON_STATUS_WRITES_PER_SECOND");
+        Assert.NotEqual(0, Helm.TryTemplate("--set", "lifecycle.statusWritesPerSecond=0").ExitCode);
     }
 
     [Fact]
