@@ -42,6 +42,6 @@ public sealed partial class HeartbeatIntervals(HeartbeatIntervalPolicy policy, I
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "{Nodes} nodes exceed DGON_MAX_HEARTBEATS_PER_SECOND={Budget} even at the longest interval the grace period allows ({Cap} s): raise DGON_HEARTBEAT_GRACE_SECONDS or the budget")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Nodes} nodes exceed the heartbeat budget of {Budget}/s (DGON_MAX_HEARTBEATS_PER_SECOND; in Kubernetes mode also DGON_STATUS_WRITES_PER_SECOND) even at the longest interval the grace period allows ({Cap} s): raise DGON_HEARTBEAT_GRACE_SECONDS or the budget")]
     private partial void LogBudgetExceeded(int nodes, double budget, double cap);
 }
