@@ -5,12 +5,20 @@ namespace Dgon.Api.Fleet;
 
 /// <summary>
 /// Group commit of the heartbeats that must be durable before their response (issue 11: a phase change, or a node
-/// silent for most of the grace period): callers wait while <see cref="Workers"/> loops each write everything queued
-/// (up to <see cref="BatchSize"/>) in one statement (<see cref="INodeStore.WriteThroughAsync"/>), so a fleet coming
-/// online at once costs one commit per batch instead of one transaction per node. A failed statement fails every
-/// caller of its batch (they answer 503). Bounded: at most <see cref="Capacity"/> writes wait; more wait to enqueue.
+/// silent for most of the grace period), one statement per batch through <see cref="INodeStore.WriteThroughAsync"/>.
 /// </summary>
-public sealed class HeartbeatGroupCommit : IAsyncDisposable
+public sealed class HeartbeatGroupCommit(INodeStore store)
+    : GroupCommit<HeartbeatWrite>((batch, ct) => store.WriteThroughAsync(batch, ct), w => w.Observation.NodeId);
+
+/// <summary>
+/// Group commit (issue 11): callers wait while <see cref="Workers"/> loops each write everything queued (up to
+/// <see cref="BatchSize"/>, one item per node) in one statement, so a fleet coming online at once costs one commit
+/// per batch instead of one transaction per node. A failed statement fails every caller of its batch (they answer
+/// 503). Bounded: at most <see cref="Capacity"/> items wait; more wait to enqueue.
+/// </summary>
+/// <typeparam name="T">An item; <c>key</c> gives its node id.</typeparam>
+public class GroupCommit<T> : IAsyncDisposable
+    where T : class
 {
     /// <summary>Most heartbeats per statement.</summary>
     public const int BatchSize = 5000;
@@ -21,24 +29,27 @@ public sealed class HeartbeatGroupCommit : IAsyncDisposable
     /// <summary>Most queued writes.</summary>
     public const int Capacity = 50_000;
 
-    private readonly INodeStore _store;
+    private readonly Func<IReadOnlyList<T>, CancellationToken, Task<IReadOnlySet<string>>> _write;
+    private readonly Func<T, string> _key;
     private readonly Channel<Pending> _queue = Channel.CreateBounded<Pending>(new BoundedChannelOptions(Capacity) { FullMode = BoundedChannelFullMode.Wait });
     private readonly CancellationTokenSource _stopping = new();
     private readonly Task[] _workers;
 
-    private sealed record Pending(HeartbeatWrite Write, TaskCompletionSource<bool> Done);
+    private sealed record Pending(T Write, TaskCompletionSource<bool> Done);
 
     /// <summary>Starts the workers.</summary>
-    public HeartbeatGroupCommit(INodeStore store)
+    /// <param name="write">Writes a batch in one statement; returns the node ids it wrote (the others were refused by its condition).</param>
+    /// <param name="key">The node id of an item.</param>
+    public GroupCommit(Func<IReadOnlyList<T>, CancellationToken, Task<IReadOnlySet<string>>> write, Func<T, string> key)
     {
-        _store = store;
+        (_write, _key) = (write, key);
         _workers = [.. Enumerable.Range(0, Workers).Select(_ => Task.Run(RunAsync))];
     }
 
     /// <summary>Writes <paramref name="write"/> with the next batch.</summary>
-    /// <returns>True when durable; false when the stored phase was no longer <see cref="HeartbeatWrite.From"/> (nothing written).</returns>
+    /// <returns>True when durable; false when the statement's condition refused it (nothing written for it).</returns>
     /// <exception cref="Exception">The batch's statement failed.</exception>
-    public async Task<bool> WriteAsync(HeartbeatWrite write, CancellationToken cancellationToken)
+    public async Task<bool> WriteAsync(T write, CancellationToken cancellationToken)
     {
         var done = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
         await _queue.Writer.WriteAsync(new Pending(write, done), cancellationToken);
@@ -57,14 +68,14 @@ public sealed class HeartbeatGroupCommit : IAsyncDisposable
                 if (carried is not null)
                 {
                     batch.Add(carried);
-                    ids.Add(carried.Write.Observation.NodeId);
+                    ids.Add(_key(carried.Write));
                     carried = null;
                 }
 
                 while (batch.Count < BatchSize && _queue.Reader.TryRead(out var next))
                 {
                     // One row per node per statement: a second heartbeat of the same node waits for the next batch.
-                    if (!ids.Add(next.Write.Observation.NodeId))
+                    if (!ids.Add(_key(next.Write)))
                     {
                         carried = next;
                         break;
@@ -75,10 +86,10 @@ public sealed class HeartbeatGroupCommit : IAsyncDisposable
 
                 try
                 {
-                    var written = await _store.WriteThroughAsync([.. batch.Select(p => p.Write)], _stopping.Token);
+                    var written = await _write([.. batch.Select(p => p.Write)], _stopping.Token);
                     foreach (var pending in batch)
                     {
-                        pending.Done.TrySetResult(written.Contains(pending.Write.Observation.NodeId));
+                        pending.Done.TrySetResult(written.Contains(_key(pending.Write)));
                     }
                 }
                 catch (Exception e)
@@ -106,6 +117,7 @@ public sealed class HeartbeatGroupCommit : IAsyncDisposable
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
+        GC.SuppressFinalize(this);
         _queue.Writer.TryComplete();
         await _stopping.CancelAsync();
         await Task.WhenAll(_workers);

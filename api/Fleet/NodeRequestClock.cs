@@ -18,8 +18,11 @@ namespace Dgon.Api.Fleet;
 /// (re-registration, rotation: they hand out tokens) pass <c>durable: true</c> and always advance the store before
 /// they are answered, so their replays are refused everywhere at once.
 /// </remarks>
-public sealed class NodeRequestClock(IRequestClockStore store, ReplicaIdentity replica) : INodeRequestClock
+public sealed class NodeRequestClock(IRequestClockStore store, ReplicaIdentity replica) : INodeRequestClock, IAsyncDisposable
 {
+    // Claims of many nodes arriving together (a fleet after a restart) share one statement.
+    private readonly GroupCommit<ClockClaim> _claims = new((batch, ct) => store.ClaimAsync(batch, replica.Id, ct), c => c.NodeId);
+
     private readonly ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
     private readonly ConcurrentQueue<string> _dirty = new();
 
@@ -63,7 +66,7 @@ public sealed class NodeRequestClock(IRequestClockStore store, ReplicaIdentity r
             return true;
         }
 
-        if (!await store.ClaimAsync(nodeId, unixSeconds, replica.Id, cancellationToken))
+        if (!await _claims.WriteAsync(new ClockClaim(nodeId, unixSeconds), cancellationToken))
         {
             return false;
         }
@@ -104,6 +107,9 @@ public sealed class NodeRequestClock(IRequestClockStore store, ReplicaIdentity r
             }
         }
     }
+
+    /// <inheritdoc />
+    public ValueTask DisposeAsync() => _claims.DisposeAsync();
 
     /// <summary>Forgets a deleted node.</summary>
     public void Forget(string nodeId) => _entries.TryRemove(nodeId, out _);

@@ -30,15 +30,21 @@ public interface INodeRequestClock
 public interface IRequestClockStore
 {
     /// <summary>
-    /// Atomically: if the stored timestamp is older than <paramref name="unixSeconds"/> (or absent), stores it with
-    /// <paramref name="holder"/> as the node's holder and announces the claim to every replica.
+    /// Atomically, in one statement, for each claim: if the node's stored timestamp is older than the claim's (or
+    /// absent), stores it with <paramref name="holder"/> as the node's holder and announces the claim to every replica.
+    /// At most one claim per node.
     /// </summary>
-    /// <returns>True when claimed; false when the stored timestamp is not older (a replay).</returns>
-    Task<bool> ClaimAsync(string nodeId, long unixSeconds, string holder, CancellationToken cancellationToken);
+    /// <returns>The node ids claimed; the others' stored timestamps were not older (replays).</returns>
+    Task<IReadOnlySet<string>> ClaimAsync(IReadOnlyList<ClockClaim> claims, string holder, CancellationToken cancellationToken);
 
     /// <summary>Raises each stored timestamp to the given one where it is older (never lowers one); one round trip.</summary>
     Task AdvanceAsync(IReadOnlyList<string> nodeIds, IReadOnlyList<long> unixSeconds, CancellationToken cancellationToken);
 }
+
+/// <summary>A claim of a node's request clock at a timestamp.</summary>
+/// <param name="NodeId">Node id.</param>
+/// <param name="UnixSeconds">The request's <c>X-Node-Ts</c>.</param>
+public sealed record ClockClaim(string NodeId, long UnixSeconds);
 
 /// <summary>A replica claimed a node's request clock (from the change feed).</summary>
 /// <param name="NodeId">Node id.</param>

@@ -152,16 +152,22 @@ public sealed class NodeRequestClockTests
 
         public bool Fail { get; set; }
 
-        public Task<bool> ClaimAsync(string nodeId, long unixSeconds, string holder, CancellationToken cancellationToken)
+        public Task<IReadOnlySet<string>> ClaimAsync(IReadOnlyList<ClockClaim> claims, string holder, CancellationToken cancellationToken)
         {
-            Claims++;
-            if (Stored.TryGetValue(nodeId, out var last) && last >= unixSeconds)
+            var claimed = new HashSet<string>();
+            foreach (var claim in claims)
             {
-                return Task.FromResult(false);
+                Claims++;
+                if (Stored.TryGetValue(claim.NodeId, out var last) && last >= claim.UnixSeconds)
+                {
+                    continue;
+                }
+
+                Stored[claim.NodeId] = claim.UnixSeconds;
+                claimed.Add(claim.NodeId);
             }
 
-            Stored[nodeId] = unixSeconds;
-            return Task.FromResult(true);
+            return Task.FromResult<IReadOnlySet<string>>(claimed);
         }
 
         public Task AdvanceAsync(IReadOnlyList<string> nodeIds, IReadOnlyList<long> unixSeconds, CancellationToken cancellationToken)
@@ -185,7 +191,7 @@ public sealed class NodeRequestClockTests
     {
         var store = new FakeClockStore();
         var replica = new ReplicaIdentity();
-        var clock = new NodeRequestClock(store, replica);
+        await using var clock = new NodeRequestClock(store, replica);
 
         Assert.True(await clock.TryAdvanceAsync("n", 100, durable: false, CancellationToken.None));
         Assert.True(await clock.TryAdvanceAsync("n", 101, durable: false, CancellationToken.None));
@@ -203,7 +209,7 @@ public sealed class NodeRequestClockTests
     {
         var store = new FakeClockStore();
         var replica = new ReplicaIdentity();
-        var clock = new NodeRequestClock(store, replica);
+        await using var clock = new NodeRequestClock(store, replica);
         Assert.True(await clock.TryAdvanceAsync("n", 100, durable: false, CancellationToken.None));
 
         clock.OnClaimed(new ClockClaimed("n", replica.Id)); // our own claim changes nothing
@@ -221,7 +227,7 @@ public sealed class NodeRequestClockTests
     public async Task A_durable_advance_goes_to_the_store_even_when_held_and_is_still_checked_in_memory()
     {
         var store = new FakeClockStore();
-        var clock = new NodeRequestClock(store, new ReplicaIdentity());
+        await using var clock = new NodeRequestClock(store, new ReplicaIdentity());
         Assert.True(await clock.TryAdvanceAsync("n", 100, durable: false, CancellationToken.None));
         Assert.True(await clock.TryAdvanceAsync("n", 105, durable: false, CancellationToken.None)); // memory only
         Assert.False(await clock.TryAdvanceAsync("n", 103, durable: true, CancellationToken.None)); // older than memory
@@ -234,7 +240,7 @@ public sealed class NodeRequestClockTests
     public async Task A_failed_flush_keeps_its_values_queued()
     {
         var store = new FakeClockStore();
-        var clock = new NodeRequestClock(store, new ReplicaIdentity());
+        await using var clock = new NodeRequestClock(store, new ReplicaIdentity());
         Assert.True(await clock.TryAdvanceAsync("n", 100, durable: false, CancellationToken.None));
         Assert.True(await clock.TryAdvanceAsync("n", 101, durable: false, CancellationToken.None));
         store.Fail = true;
