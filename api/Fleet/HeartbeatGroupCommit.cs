@@ -34,6 +34,7 @@ public class GroupCommit<T> : IAsyncDisposable
     private readonly Channel<Pending> _queue = Channel.CreateBounded<Pending>(new BoundedChannelOptions(Capacity) { FullMode = BoundedChannelFullMode.Wait });
     private readonly CancellationTokenSource _stopping = new();
     private readonly Task[] _workers;
+    private int _disposed;
 
     private sealed record Pending(T Write, TaskCompletionSource<bool> Done);
 
@@ -115,9 +116,15 @@ public class GroupCommit<T> : IAsyncDisposable
     }
 
     /// <inheritdoc />
+    /// <remarks>Idempotent: a singleton registered under two service types is disposed once per registration.</remarks>
     public async ValueTask DisposeAsync()
     {
         GC.SuppressFinalize(this);
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
         _queue.Writer.TryComplete();
         await _stopping.CancelAsync();
         await Task.WhenAll(_workers);

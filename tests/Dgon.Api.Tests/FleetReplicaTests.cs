@@ -245,6 +245,26 @@ public sealed class FleetReplicaTests(FleetReplicaFixture fx) : IClassFixture<Fl
         }
     }
 
+    [Fact]
+    public async Task A_graceful_stop_writes_the_last_heartbeats_and_exits_0()
+    {
+        await using var stopping = await fx.StartReplicaAsync();
+        var node = await TestNode.RegisterAsync(stopping.Client, ApiFixture.NewNodeId("fr"));
+        using (var activated = await node.HeartbeatAsync(ready: true))
+        {
+            Assert.Equal("active", await StatusOfAsync(activated));
+        }
+
+        using (var steady = await node.HeartbeatAsync(ready: true, p95Ms: 123))
+        {
+            Assert.Equal("active", await StatusOfAsync(steady));
+        }
+
+        await stopping.StopAsync(); // SIGTERM: the write-behind flushes once more before the process ends
+        Assert.Equal(0, stopping.Process.ExitCode);
+        Assert.Equal(123.0, await fx.ScalarAsync("SELECT p95_ms FROM nodes WHERE id = $1", node.NodeId));
+    }
+
     private static Task<HttpResponseMessage> AdminPostAsync(HttpClient client, string path)
     {
         var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = new StringContent("{}", Encoding.UTF8, "application/json") };
