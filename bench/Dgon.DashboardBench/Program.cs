@@ -41,7 +41,9 @@ void Say(string text) => Console.WriteLine($"[{total.Elapsed.TotalSeconds,6:0.0}
 var pg = await SharedPostgres.GetAsync();
 var databaseUrl = await pg.CreateDatabaseAsync();
 // A day of grace: the sweeper must not turn the fleet offline in the middle of a measurement.
-await using var api = await ApiHost.StartAsync(new ApiHostOptions { DatabaseUrl = databaseUrl, GraceSeconds = 86_400 });
+// The first API process only migrates the database; the nodes are inserted behind its back, so a second one is started
+// to load them into its in-memory node table (issue 11: the API reads its nodes at start-up and from change notifications).
+await (await ApiHost.StartAsync(new ApiHostOptions { DatabaseUrl = databaseUrl, GraceSeconds = 86_400 })).DisposeAsync();
 await using (var db = new NpgsqlConnection(pg.ConnectionStringForUrl(databaseUrl)))
 {
     await db.OpenAsync();
@@ -64,6 +66,8 @@ await using (var db = new NpgsqlConnection(pg.ConnectionStringForUrl(databaseUrl
     await analyze.ExecuteNonQueryAsync();
     Say($"inserted {inserted} nodes in {fill.Elapsed.TotalSeconds:0.0} s");
 }
+
+await using var api = await ApiHost.StartAsync(new ApiHostOptions { DatabaseUrl = databaseUrl, GraceSeconds = 86_400 });
 
 using (var summary = JsonDocument.Parse(await api.Client.GetStringAsync(new Uri("/v1/summary", UriKind.Relative))))
 {

@@ -217,7 +217,7 @@ public sealed partial class DashboardBrowserTests(BrowserFixture browser, ITestO
         var pg = await SharedPostgres.GetAsync();
         var databaseUrl = await pg.CreateDatabaseAsync();
         await using var api = await ApiHost.StartAsync(new ApiHostOptions { DatabaseUrl = databaseUrl });
-        await Fleet.InsertAsync(pg, databaseUrl, 120); // pages of 50, 50 and 20
+        await Fleet.InsertAsync(pg, databaseUrl, 120, api.Client); // pages of 50, 50 and 20
         await using var dashboard = await DashboardHost.StartAsync(api.BaseAddress);
         try
         {
@@ -307,7 +307,7 @@ public sealed partial class DashboardBrowserTests(BrowserFixture browser, ITestO
         var pg = await SharedPostgres.GetAsync();
         var databaseUrl = await pg.CreateDatabaseAsync();
         await using var api = await ApiHost.StartAsync(new ApiHostOptions { DatabaseUrl = databaseUrl });
-        await Fleet.InsertAsync(pg, databaseUrl, 120);
+        await Fleet.InsertAsync(pg, databaseUrl, 120, api.Client);
         await using var dashboard = await DashboardHost.StartAsync(api.BaseAddress);
         try
         {

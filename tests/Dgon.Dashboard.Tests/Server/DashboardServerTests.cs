@@ -73,7 +73,7 @@ public sealed partial class DashboardServerTests(ITestOutputHelper output)
         var pg = await SharedPostgres.GetAsync();
         var databaseUrl = await pg.CreateDatabaseAsync();
         await using var api = await ApiHost.StartAsync(new ApiHostOptions { DatabaseUrl = databaseUrl });
-        await Fleet.InsertAsync(pg, databaseUrl, 120);
+        await Fleet.InsertAsync(pg, databaseUrl, 120, api.Client);
         await using var proxy = await RecordingProxy.StartAsync(api.BaseAddress);
         await using var dashboard = await DashboardHost.StartAsync(proxy.BaseAddress);
         try
@@ -130,7 +130,7 @@ public sealed partial class DashboardServerTests(ITestOutputHelper output)
         var pg = await SharedPostgres.GetAsync();
         var databaseUrl = await pg.CreateDatabaseAsync();
         await using var api = await ApiHost.StartAsync(new ApiHostOptions { DatabaseUrl = databaseUrl });
-        await Fleet.InsertAsync(pg, databaseUrl, count);
+        await Fleet.InsertAsync(pg, databaseUrl, count, api.Client);
         await using var dashboard = await DashboardHost.StartAsync(api.BaseAddress);
         try
         {
@@ -164,7 +164,7 @@ public sealed partial class DashboardServerTests(ITestOutputHelper output)
         var pg = await SharedPostgres.GetAsync();
         var databaseUrl = await pg.CreateDatabaseAsync();
         await using var api = await ApiHost.StartAsync(new ApiHostOptions { DatabaseUrl = databaseUrl });
-        await Fleet.InsertAsync(pg, databaseUrl, 120);
+        await Fleet.InsertAsync(pg, databaseUrl, 120, api.Client);
         await using var dashboard = await DashboardHost.StartAsync(api.BaseAddress);
         try
         {
