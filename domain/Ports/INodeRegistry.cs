@@ -137,7 +137,7 @@ public sealed record PhaseChange(string NodeId, NodePhase From, NodePhase To, st
 /// Write-side port for nodes and their secrets: what a registering or heartbeating node changes. Implementations
 /// apply <see cref="NodeLifecycle"/> atomically with the write (no lost updates between concurrent writers).
 /// Standalone mode: PostgreSQL rows. Kubernetes mode: DgonNode custom resources and their owned Secrets.
-/// Reads for the dashboard go through <see cref="INodeQueries"/> (PostgreSQL in both modes).
+/// Reads for the dashboard go through <see cref="INodeQueries"/> (standalone: PostgreSQL pages and in-memory counts; Kubernetes: the API's DgonNode cache).
 /// </summary>
 public interface INodeRegistry
 {
@@ -190,7 +190,7 @@ public interface INodeRegistry
 /// <param name="LastReason">Reason of the newest failure, e.g. <c>BadSignature</c>.</param>
 public sealed record AuthFailureRecord(int Count, DateTimeOffset FirstFailureTime, DateTimeOffset LastFailureTime, string LastReason);
 
-/// <summary>Read-side port: the node listing and summary, served from PostgreSQL in both modes.</summary>
+/// <summary>Read-side port: the node listing and summary (standalone: pages from PostgreSQL, counts from the API's node table; Kubernetes mode: the API's DgonNode cache).</summary>
 public interface INodeQueries
 {
     /// <summary>A page of nodes, filtered, in id order.</summary>
