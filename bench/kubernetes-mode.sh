@@ -41,14 +41,7 @@ PG_PID="" KS_PID="" API_PID="" OP_PID=""
 
 say() { printf '[bench] %s\n' "$*"; }
 
-stop_pid() { # stop_pid PID: SIGTERM, wait up to 15 s, then SIGKILL
-  local pid=$1
-  [ -n "$pid" ] || return 0
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
+source "$ROOT/bench/lib/process.sh" # stop_pid
 
 cleanup() {
   set +e

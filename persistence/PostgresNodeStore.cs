@@ -96,23 +96,6 @@ public sealed partial class PostgresNodeStore(NpgsqlDataSource dataSource, NodeS
             return 0;
         }
 
-        var ids = new string[observations.Count];
-        var at = new DateTime[observations.Count];
-        var ready = new bool[observations.Count];
-        var gpu = new double?[observations.Count];
-        var mem = new double?[observations.Count];
-        var p95 = new double?[observations.Count];
-        for (var i = 0; i < observations.Count; i++)
-        {
-            var o = observations[i];
-            ids[i] = o.NodeId;
-            at[i] = o.At.UtcDateTime;
-            ready[i] = o.Ready;
-            gpu[i] = o.Metrics.GpuUtil;
-            mem[i] = o.Metrics.MemUsedGb;
-            p95[i] = o.Metrics.P95Ms;
-        }
-
         await using var command = dataSource.CreateCommand("""
             UPDATE nodes n SET last_heartbeat = v.at, last_seen_at = v.at, ready = v.ready,
                                gpu_util = v.gpu, mem_used_gb = v.mem, p95_ms = v.p95
@@ -120,12 +103,7 @@ public sealed partial class PostgresNodeStore(NpgsqlDataSource dataSource, NodeS
                  AS v(id, at, ready, gpu, mem, p95)
             WHERE n.id = v.id AND n.last_seen_at <= v.at
             """);
-        command.Parameters.Add(new NpgsqlParameter { Value = ids });
-        command.Parameters.Add(new NpgsqlParameter { Value = at });
-        command.Parameters.Add(new NpgsqlParameter { Value = ready });
-        command.Parameters.Add(new NpgsqlParameter { Value = gpu });
-        command.Parameters.Add(new NpgsqlParameter { Value = mem });
-        command.Parameters.Add(new NpgsqlParameter { Value = p95 });
+        AddObservationParameters(command, observations);
         return await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
@@ -139,27 +117,11 @@ public sealed partial class PostgresNodeStore(NpgsqlDataSource dataSource, NodeS
             return written;
         }
 
-        var n = writes.Count;
-        var ids = new string[n];
-        var from = new string[n];
-        var to = new string[n];
-        var at = new DateTime[n];
-        var ready = new bool[n];
-        var gpu = new double?[n];
-        var mem = new double?[n];
-        var p95 = new double?[n];
-        for (var i = 0; i < n; i++)
-        {
-            var (o, f, t) = (writes[i].Observation, writes[i].From, writes[i].To);
-            (ids[i], from[i], to[i], at[i], ready[i]) = (o.NodeId, f.ToWire(), t.ToWire(), o.At.UtcDateTime, o.Ready);
-            (gpu[i], mem[i], p95[i]) = (o.Metrics.GpuUtil, o.Metrics.MemUsedGb, o.Metrics.P95Ms);
-        }
-
         // One statement, one commit: the rows whose phase is still the one decided from, and a NOTIFY per changed phase.
         await using var command = dataSource.CreateCommand($"""
             WITH v AS (
-                SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::boolean[], $6::float8[], $7::float8[], $8::float8[])
-                    AS v(id, from_status, to_status, at, ready, gpu, mem, p95)),
+                SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::boolean[], $4::float8[], $5::float8[], $6::float8[], $7::text[], $8::text[])
+                    AS v(id, at, ready, gpu, mem, p95, from_status, to_status)),
             upd AS (
                 UPDATE nodes n SET status = v.to_status, last_heartbeat = v.at, last_seen_at = v.at, ready = v.ready,
                                    gpu_util = v.gpu, mem_used_gb = v.mem, p95_ms = v.p95,
@@ -168,14 +130,9 @@ public sealed partial class PostgresNodeStore(NpgsqlDataSource dataSource, NodeS
                 RETURNING n.id, v.from_status <> v.to_status AS changed)
             SELECT id, CASE WHEN changed THEN pg_notify('{PostgresNodeChangeFeed.NodeChannel}', id) END FROM upd
             """);
-        command.Parameters.Add(new NpgsqlParameter { Value = ids });
-        command.Parameters.Add(new NpgsqlParameter { Value = from });
-        command.Parameters.Add(new NpgsqlParameter { Value = to });
-        command.Parameters.Add(new NpgsqlParameter { Value = at });
-        command.Parameters.Add(new NpgsqlParameter { Value = ready });
-        command.Parameters.Add(new NpgsqlParameter { Value = gpu });
-        command.Parameters.Add(new NpgsqlParameter { Value = mem });
-        command.Parameters.Add(new NpgsqlParameter { Value = p95 });
+        AddObservationParameters(command, [.. writes.Select(w => w.Observation)]);
+        command.Parameters.Add(new NpgsqlParameter { Value = writes.Select(w => w.From.ToWire()).ToArray() });
+        command.Parameters.Add(new NpgsqlParameter { Value = writes.Select(w => w.To.ToWire()).ToArray() });
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
@@ -183,6 +140,17 @@ public sealed partial class PostgresNodeStore(NpgsqlDataSource dataSource, NodeS
         }
 
         return written;
+    }
+
+    // $1..$6 of both heartbeat statements: id, at, ready, gpu, mem, p95 as parallel arrays for unnest.
+    private static void AddObservationParameters(NpgsqlCommand command, IReadOnlyList<HeartbeatObservation> observations)
+    {
+        command.Parameters.Add(new NpgsqlParameter { Value = observations.Select(o => o.NodeId).ToArray() });
+        command.Parameters.Add(new NpgsqlParameter { Value = observations.Select(o => o.At.UtcDateTime).ToArray() });
+        command.Parameters.Add(new NpgsqlParameter { Value = observations.Select(o => o.Ready).ToArray() });
+        command.Parameters.Add(new NpgsqlParameter { Value = observations.Select(o => o.Metrics.GpuUtil).ToArray() });
+        command.Parameters.Add(new NpgsqlParameter { Value = observations.Select(o => o.Metrics.MemUsedGb).ToArray() });
+        command.Parameters.Add(new NpgsqlParameter { Value = observations.Select(o => o.Metrics.P95Ms).ToArray() });
     }
 
     private StoredNode Read(NpgsqlDataReader r)
