@@ -35,6 +35,12 @@ public sealed record AccountOptions
     /// </summary>
     public IReadOnlyList<Uri> ManagementUrls { get; init; } = [];
 
+    /// <summary>Single sign-on (<c>DGON_OIDC_*</c>), or null when <c>DGON_OIDC_AUTHORITY</c> is unset.</summary>
+    public OidcOptions? Oidc { get; init; }
+
+    /// <summary>Name of the identity provider as shown to people (<c>DGON_OIDC_DISPLAY_NAME</c>).</summary>
+    public string OidcDisplayName => Oidc?.DisplayName ?? OidcOptions.DefaultDisplayName;
+
     /// <summary>Reads the settings.</summary>
     /// <exception cref="InvalidOperationException">A value is malformed; the message names the variable.</exception>
     public static AccountOptions FromConfiguration(IConfiguration configuration)
@@ -87,6 +93,7 @@ public sealed record AccountOptions
                 Settings.Seconds("DGON_AUTO_BAN_WINDOW_SECONDS", configuration["DGON_AUTO_BAN_WINDOW_SECONDS"], AutoBanOptions.Default.Window),
                 Settings.Seconds("DGON_AUTO_BAN_SECONDS", configuration["DGON_AUTO_BAN_SECONDS"], AutoBanOptions.Default.Duration)),
             ManagementUrls = urls,
+            Oidc = OidcOptions.FromConfiguration(configuration),
         };
     }
 }

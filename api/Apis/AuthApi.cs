@@ -33,6 +33,16 @@ public static partial class AuthApi
             .ProducesProblem(StatusCodes.Status401Unauthorized)
             .ProducesProblem(StatusCodes.Status403Forbidden)
             .ProducesProblem(StatusCodes.Status429TooManyRequests);
+        auth.MapPost("/sessions/oidc", OidcLoginAsync)
+            .RequireRateLimiting(ServiceCollectionExtensions.LoginRateLimit)
+            .WithName("OidcLogin")
+            .WithSummary("Sign in with an ID token from the configured identity provider (DGON_OIDC_AUTHORITY); 404 when OIDC is off")
+            .Accepts<OidcSessionRequest>("application/json")
+            .Produces<SessionResponse>(StatusCodes.Status201Created)
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
         auth.MapDelete("/sessions/current", LogoutAsync)
             .RequireAuthorization()
             .WithName("Logout")
@@ -125,7 +135,77 @@ public static partial class AuthApi
         return Created(token, session, view);
     }
 
-    /// <summary>Creates the session of an identity-provider login (<c>POST /v1/auth/sessions/oidc</c>) once the ID token is validated: the same 201 as a password login.</summary>
+    /// <summary>
+    /// An identity-provider login: the API validates the ID token itself (<see cref="OidcIdTokenValidator"/>: issuer,
+    /// audience, signature from the provider's JWKS, lifetime), finds the account by its external login (provider
+    /// <c>oidc</c>, key <c>sub</c>) or creates it, sets its role from the role claim on every login, and starts a session.
+    /// An e-mail that belongs to a local account is not linked (409): that would let the provider take the account over.
+    /// </summary>
+    private static async Task<IResult> OidcLoginAsync(
+        HttpContext http, UserManager<DgonUser> users, CredentialStore store, AuditLog audit, IpBanList bans, DgonApiOptions options, TimeProvider clock, CancellationToken ct)
+    {
+        if (http.RequestServices.GetService<OidcIdTokenValidator>() is not { } validator)
+        {
+            return Problems.NotFound("single sign-on is not configured on this network (DGON_OIDC_AUTHORITY)");
+        }
+
+        var parsed = await JsonBody.ReadValidAsync(http.Request, AccountJsonContext.Default.OidcSessionRequest, b =>
+            b.IdToken is { Length: > 0 and <= 16_384 } ? [] : new Dictionary<string, string[]>(StringComparer.Ordinal) { ["id_token"] = ["is required (a JWT of at most 16384 characters)"] }, ct);
+        if (parsed.Error is not null)
+        {
+            return parsed.Error;
+        }
+
+        var validation = await validator.ValidateAsync(parsed.Value!.IdToken, ct);
+        if (!validation.IsValid)
+        {
+            await bans.RecordFailureAsync(http.Connection.RemoteIpAddress, ct);
+            await audit.WriteAsync(http, "session.fail", null, AuditLog.Denied, new Dictionary<string, string?> { ["method"] = "oidc", ["reason"] = validation.Failure }, actorId: "anonymous");
+            return Problems.OidcTokenRefused(validation.Failure!);
+        }
+
+        var identity = validation.Identity;
+        var user = await users.FindByLoginAsync(OidcProvider, identity.Subject);
+        if (user is null)
+        {
+            if (string.IsNullOrEmpty(identity.Email))
+            {
+                return Problems.OidcTokenRefused("the ID token carries no email claim; ask the identity provider to release it (scope email)");
+            }
+
+            if (await users.FindByEmailAsync(identity.Email) is not null)
+            {
+                return Problems.Conflict("email-taken", "E-mail taken", "a local account has this e-mail; an admin must delete or rename it before it can sign in through the identity provider");
+            }
+
+            user = new DgonUser { UserName = "oidc:" + identity.Subject, Email = identity.Email, DisplayName = identity.Name, CreatedAt = clock.GetUtcNow().UtcDateTime };
+            var created = await users.CreateAsync(user);
+            var linked = created.Succeeded ? await users.AddLoginAsync(user, new UserLoginInfo(OidcProvider, identity.Subject, options.Accounts.OidcDisplayName)) : created;
+            if (!linked.Succeeded)
+            {
+                return IdentityProblem(linked);
+            }
+
+            await audit.WriteAsync(http, "user.create", "user:" + user.Id, details: new Dictionary<string, string?> { ["email"] = user.Email, ["role"] = identity.Role, ["via"] = "oidc" }, actorId: user.Id, actorName: user.Email);
+        }
+
+        var roles = await users.GetRolesAsync(user);
+        if (!roles.SequenceEqual([identity.Role]))
+        {
+            await users.RemoveFromRolesAsync(user, roles);
+            await users.AddToRoleAsync(user, identity.Role);
+        }
+
+        var (session, token) = await store.CreateSessionAsync(user.Id, "oidc", NodeRequestLimits.ClientAddress(http), options.Accounts.SessionLifetime, ct);
+        await audit.WriteAsync(http, "session.create", "session:" + session.Id, details: new Dictionary<string, string?> { ["method"] = "oidc", ["role"] = identity.Role }, actorId: user.Id, actorName: user.Email);
+        http.Response.Headers.CacheControl = "no-store";
+        return Created(token, session, await ViewAsync(users, user));
+    }
+
+    /// <summary>Login provider name of identity-provider accounts in <c>user_logins</c>.</summary>
+    public const string OidcProvider = "oidc";
+
+    /// <summary>The 201 of a login (password, admin token or identity provider): the session token, its expiry and the user.</summary>
     internal static IResult Created(string token, SessionEntity session, UserView user)
     {
         var response = new SessionResponse { Token = token, ExpiresAt = DateTime.SpecifyKind(session.ExpiresAt, DateTimeKind.Utc), User = user };

@@ -203,6 +203,12 @@ public static partial class ServiceCollectionExtensions
             .AddEntityFrameworkStores<AccountsDbContext>()
             .AddDefaultTokenProviders(); // Microsoft.AspNetCore.Identity.IdentityBuilderExtensions
         services.AddScoped<CredentialStore>();
+        if (options.Accounts.Oidc is { } oidc)
+        {
+            services.AddSingleton(oidc);
+            services.AddSingleton(sp => new OidcIdTokenValidator(oidc, null, sp.GetRequiredService<TimeProvider>()));
+        }
+
         services.AddSingleton<AuditLog>();
         services.AddSingleton<IpBanList>();
         services.AddHostedService(sp => sp.GetRequiredService<IpBanList>());
@@ -352,7 +358,7 @@ public static partial class ServiceCollectionExtensions
         // lock_timeout / statement_timeout (issue 9): a pile-up on one row fails fast; the client retries.
         Npgsql.PostgresException { SqlState: "55P03" or "57014" } => StatusCodes.Status503ServiceUnavailable,
         { InnerException: Npgsql.PostgresException { SqlState: "55P03" or "57014" } } => StatusCodes.Status503ServiceUnavailable,
-        KubernetesNotReadyException or HttpRequestException => StatusCodes.Status503ServiceUnavailable,
+        KubernetesNotReadyException or HttpRequestException or OidcAuthorityUnavailableException => StatusCodes.Status503ServiceUnavailable,
         k8s.Autorest.HttpOperationException k when ApiErrors.Code(k) is System.Net.HttpStatusCode.TooManyRequests || (int?)ApiErrors.Code(k) >= 500 => StatusCodes.Status503ServiceUnavailable,
         { InnerException: Npgsql.NpgsqlException { IsTransient: true } } => StatusCodes.Status503ServiceUnavailable,
         _ => StatusCodes.Status500InternalServerError,

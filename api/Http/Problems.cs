@@ -85,6 +85,10 @@ public static class Problems
     public static IResult InvalidCredentials() =>
         Problem(StatusCodes.Status401Unauthorized, "invalid-credentials", "Invalid credentials", "the e-mail or the password is wrong");
 
+    /// <summary>401: an ID token that does not validate against the configured identity provider, naming why.</summary>
+    public static IResult OidcTokenRefused(string why) =>
+        Problem(StatusCodes.Status401Unauthorized, "id-token-refused", "ID token refused", why);
+
     /// <summary>403 with <c>Retry-After</c>: the account is locked after repeated failed logins (ASP.NET Core Identity lockout).</summary>
     public static IResult AccountLocked(TimeSpan retryAfter)
     {
