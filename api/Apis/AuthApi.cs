@@ -178,7 +178,7 @@ public static partial class AuthApi
                 return Problems.Conflict("email-taken", "E-mail taken", "a local account has this e-mail; an admin must delete or rename it before it can sign in through the identity provider");
             }
 
-            user = new DgonUser { UserName = "oidc:" + identity.Subject, Email = identity.Email, DisplayName = identity.Name, CreatedAt = clock.GetUtcNow().UtcDateTime };
+            user = new DgonUser { UserName = identity.Email, Email = identity.Email, DisplayName = identity.Name, CreatedAt = clock.GetUtcNow().UtcDateTime };
             var created = await users.CreateAsync(user);
             var linked = created.Succeeded ? await users.AddLoginAsync(user, new UserLoginInfo(OidcProvider, identity.Subject, options.Accounts.OidcDisplayName)) : created;
             if (!linked.Succeeded)
