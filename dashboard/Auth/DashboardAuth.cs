@@ -149,6 +149,11 @@ public static class DashboardAuthSetup
     public static Task Redirect(HttpContext context, string target, int status)
     {
         ArgumentNullException.ThrowIfNull(context);
+        if (Uri.TryCreate(target, UriKind.Absolute, out var absolute) && string.Equals(absolute.Authority, context.Request.Host.Value, StringComparison.OrdinalIgnoreCase))
+        {
+            target = absolute.PathAndQuery; // our own address: a local path works behind any proxy
+        }
+
         if (context.Request.Headers.ContainsKey("HX-Request"))
         {
             context.Response.StatusCode = status;
