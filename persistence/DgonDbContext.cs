@@ -63,6 +63,9 @@ public sealed class NodeEntity
     /// <summary>Id of the join token that enrolled the node, or null.</summary>
     public string? EnrolledWith { get; set; }
 
+    /// <summary>Owner (issue 12), copied from the enrolling join token, or null.</summary>
+    public string? OwnerId { get; set; }
+
     /// <summary>Ready flag of the last heartbeat.</summary>
     public bool Ready { get; set; }
 
@@ -145,6 +148,9 @@ public sealed class JoinTokenEntity
 
     /// <summary>Creation time.</summary>
     public DateTime CreatedAt { get; set; }
+
+    /// <summary>The creating user, who owns the nodes it enrolls (issue 12), or null.</summary>
+    public string? OwnerId { get; set; }
 }
 
 /// <summary>A row of <c>receipts</c> (seed 000).</summary>
@@ -185,6 +191,7 @@ internal sealed class NodeEntityConfiguration : IEntityTypeConfiguration<NodeEnt
         b.Property(n => n.WalletAddress).HasColumnName("wallet_address");
         b.Property(n => n.PublicKey).HasColumnName("public_key");
         b.Property(n => n.EnrolledWith).HasColumnName("enrolled_with");
+        b.Property(n => n.OwnerId).HasColumnName("owner_id");
         b.Property(n => n.Ready).HasColumnName("ready");
         b.Property(n => n.GpuUtil).HasColumnName("gpu_util");
         b.Property(n => n.MemUsedGb).HasColumnName("mem_used_gb");
@@ -244,5 +251,6 @@ internal sealed class JoinTokenEntityConfiguration : IEntityTypeConfiguration<Jo
         b.Property(t => t.Uses).HasColumnName("uses");
         b.Property(t => t.RevokedAt).HasColumnName("revoked_at");
         b.Property(t => t.CreatedAt).HasColumnName("created_at");
+        b.Property(t => t.OwnerId).HasColumnName("owner_id");
     }
 }

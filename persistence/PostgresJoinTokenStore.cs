@@ -28,6 +28,7 @@ public sealed class PostgresJoinTokenStore(DgonDbContext db, TimeProvider clock)
                 ExpiresAt = (now + spec.Ttl).UtcDateTime,
                 MaxUses = spec.MaxUses,
                 CreatedAt = now.UtcDateTime,
+                OwnerId = spec.OwnerId,
             };
             db.JoinTokens.Add(entity);
             try
@@ -48,6 +49,13 @@ public sealed class PostgresJoinTokenStore(DgonDbContext db, TimeProvider clock)
     {
         var rows = await db.JoinTokens.AsNoTracking().OrderByDescending(t => t.CreatedAt).ThenBy(t => t.Id).ToListAsync(cancellationToken);
         return rows.Select(ToRecord).ToList();
+    }
+
+    /// <inheritdoc />
+    public async Task<JoinTokenRecord?> GetAsync(string id, CancellationToken cancellationToken)
+    {
+        var row = await db.JoinTokens.AsNoTracking().SingleOrDefaultAsync(t => t.Id == id, cancellationToken);
+        return row is null ? null : ToRecord(row);
     }
 
     /// <inheritdoc />
@@ -91,6 +99,7 @@ public sealed class PostgresJoinTokenStore(DgonDbContext db, TimeProvider clock)
         Uses = t.Uses,
         RevokedAt = t.RevokedAt is { } r ? Utc(r) : null,
         CreatedAt = Utc(t.CreatedAt),
+        OwnerId = t.OwnerId,
     };
 
     private static DateTimeOffset Utc(DateTime t) => new(DateTime.SpecifyKind(t, DateTimeKind.Utc));

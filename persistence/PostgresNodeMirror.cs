@@ -21,15 +21,15 @@ public sealed class PostgresNodeMirror(DgonDbContext db) : INodeMirror
         var createdAt = node.CreatedAt.UtcDateTime;
         await db.Database.ExecuteSqlAsync(
             $"""
-            INSERT INTO nodes (id, region, runtime, status, reputation, green_energy, asn_hint, wallet_address, public_key, ready,
+            INSERT INTO nodes (id, region, runtime, status, reputation, green_energy, asn_hint, wallet_address, public_key, owner_id, ready,
                                gpu_util, mem_used_gb, p95_ms, last_heartbeat, last_seen_at, registered_at, created_at, updated_at)
             VALUES ({node.Id}, {node.Region}, {node.Runtime.ToWire()}, {node.Phase.ToWire()}, {node.Reputation}, {node.GreenEnergy},
-                    {node.AsnHint}, {node.WalletAddress}, {node.PublicKey}, {node.Ready}, {node.Metrics.GpuUtil}, {node.Metrics.MemUsedGb},
+                    {node.AsnHint}, {node.WalletAddress}, {node.PublicKey}, {node.OwnerId}, {node.Ready}, {node.Metrics.GpuUtil}, {node.Metrics.MemUsedGb},
                     {node.Metrics.P95Ms}, {lastHeartbeat}, {lastSeen}, {registeredAt}, {createdAt}, now())
             ON CONFLICT (id) DO UPDATE SET
                 region = EXCLUDED.region, runtime = EXCLUDED.runtime, status = EXCLUDED.status,
                 reputation = EXCLUDED.reputation, green_energy = EXCLUDED.green_energy, asn_hint = EXCLUDED.asn_hint,
-                wallet_address = EXCLUDED.wallet_address, public_key = EXCLUDED.public_key, ready = EXCLUDED.ready, gpu_util = EXCLUDED.gpu_util,
+                wallet_address = EXCLUDED.wallet_address, public_key = EXCLUDED.public_key, owner_id = EXCLUDED.owner_id, ready = EXCLUDED.ready, gpu_util = EXCLUDED.gpu_util,
                 mem_used_gb = EXCLUDED.mem_used_gb, p95_ms = EXCLUDED.p95_ms, last_heartbeat = EXCLUDED.last_heartbeat,
                 last_seen_at = EXCLUDED.last_seen_at, registered_at = EXCLUDED.registered_at,
                 created_at = EXCLUDED.created_at, updated_at = now()

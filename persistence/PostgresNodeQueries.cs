@@ -32,6 +32,11 @@ public sealed class PostgresNodeQueries(DgonDbContext db) : INodeQueries
             nodes = nodes.Where(n => n.Id.StartsWith(prefix));
         }
 
+        if (query.OwnerId is { } owner)
+        {
+            nodes = nodes.Where(n => n.OwnerId == owner);
+        }
+
         if (query.After is { } after)
         {
             nodes = nodes.Where(n => string.Compare(n.Id, after) > 0);
@@ -48,9 +53,16 @@ public sealed class PostgresNodeQueries(DgonDbContext db) : INodeQueries
     }
 
     /// <inheritdoc />
-    public async Task<IReadOnlyDictionary<NodePhase, int>> CountByPhaseAsync(CancellationToken cancellationToken)
+    public Task<IReadOnlyDictionary<NodePhase, int>> CountByPhaseAsync(CancellationToken cancellationToken) =>
+        CountAsync(db.Nodes.AsNoTracking(), cancellationToken);
+
+    /// <inheritdoc />
+    public Task<IReadOnlyDictionary<NodePhase, int>> CountOwnedByPhaseAsync(string ownerId, CancellationToken cancellationToken) =>
+        CountAsync(db.Nodes.AsNoTracking().Where(n => n.OwnerId == ownerId), cancellationToken);
+
+    private static async Task<IReadOnlyDictionary<NodePhase, int>> CountAsync(IQueryable<NodeEntity> nodes, CancellationToken cancellationToken)
     {
-        var counts = await db.Nodes.AsNoTracking()
+        var counts = await nodes
             .GroupBy(n => n.Status)
             .Select(g => new { Status = g.Key, Count = g.Count() })
             .ToListAsync(cancellationToken);

@@ -12,7 +12,7 @@ namespace Dgon.Persistence;
 /// heartbeat and the timeout sweep cannot overwrite each other.
 /// </summary>
 public sealed partial class PostgresNodeRegistry(DgonDbContext db, NodeLifecycle lifecycle, NodeSecretProtector protector, ILogger<PostgresNodeRegistry> logger)
-    : INodeRegistry, INodeLifecycleSweep
+    : INodeRegistry, INodeLifecycleSweep, INodeAdministration
 {
     private const int SweepBatchSize = 500;
 
@@ -78,6 +78,7 @@ public sealed partial class PostgresNodeRegistry(DgonDbContext db, NodeLifecycle
             _ => node.PublicKey, // proven re-registration keeps the enrolled key
         };
         node.EnrolledWith = registration.EnrolledWith ?? node.EnrolledWith;
+        node.OwnerId = registration.OwnerId ?? (registration.EnrolledWith is null ? node.OwnerId : null);
         node.Ready = false;
         node.RegisteredAt = now;
         node.LastSeenAt = now;
@@ -90,9 +91,9 @@ public sealed partial class PostgresNodeRegistry(DgonDbContext db, NodeLifecycle
             ? await db.Database.ExecuteSqlAsync($"""
                 WITH n AS (
                     INSERT INTO nodes (id, region, runtime, status, reputation, green_energy, asn_hint, wallet_address, ready,
-                                       public_key, enrolled_with, last_seen_at, registered_at, created_at, updated_at)
+                                       public_key, enrolled_with, owner_id, last_seen_at, registered_at, created_at, updated_at)
                     VALUES ({id}, {node.Region}, {node.Runtime}, {node.Status}, {node.Reputation}, {node.GreenEnergy}, {node.AsnHint},
-                            {node.WalletAddress}, false, {node.PublicKey}, {node.EnrolledWith}, {now}, {now}, {now}, {now})
+                            {node.WalletAddress}, false, {node.PublicKey}, {node.EnrolledWith}, {node.OwnerId}, {now}, {now}, {now}, {now})
                     RETURNING id)
                 , s AS (
                     INSERT INTO node_secrets (node_id, ciphertext, key_id, created_at) SELECT id, {ciphertext}, {keyId}, {now} FROM n
@@ -104,7 +105,7 @@ public sealed partial class PostgresNodeRegistry(DgonDbContext db, NodeLifecycle
                 WITH n AS (
                     UPDATE nodes SET status = {node.Status}, region = {node.Region}, runtime = {node.Runtime}, asn_hint = {node.AsnHint},
                         wallet_address = {node.WalletAddress}, green_energy = {node.GreenEnergy}, public_key = {node.PublicKey},
-                        enrolled_with = {node.EnrolledWith}, ready = false, registered_at = {now}, last_seen_at = {now}, updated_at = {now}
+                        enrolled_with = {node.EnrolledWith}, owner_id = {node.OwnerId}, ready = false, registered_at = {now}, last_seen_at = {now}, updated_at = {now}
                     WHERE id = {id}
                     RETURNING id)
                 , s AS (
@@ -223,6 +224,46 @@ public sealed partial class PostgresNodeRegistry(DgonDbContext db, NodeLifecycle
         await NotifyAsync(nodeId, cancellationToken);
         await tx.CommitAsync(cancellationToken);
         return true;
+    }
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// Standalone mode has no operator: the phase itself is written here, under the row lock (quarantine; on release
+    /// offline, from which the node's next heartbeat makes it pending or active), and announced on the change feed
+    /// so every replica's node table follows.
+    /// </remarks>
+    public async Task<bool> SetQuarantineAsync(string nodeId, bool quarantine, CancellationToken cancellationToken)
+    {
+        await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
+        var node = await LockAsync(nodeId, cancellationToken);
+        if (node is null)
+        {
+            return false;
+        }
+
+        var held = node.Status == NodePhase.Quarantine.ToWire();
+        if (held != quarantine)
+        {
+            node.Status = (quarantine ? NodePhase.Quarantine : NodePhase.Offline).ToWire();
+            node.UpdatedAt = lifecycle.Now.UtcDateTime;
+            await db.SaveChangesAsync(cancellationToken);
+            await NotifyAsync(nodeId, cancellationToken);
+        }
+
+        await tx.CommitAsync(cancellationToken);
+        return true;
+    }
+
+    /// <inheritdoc />
+    public async Task<bool> DeleteAsync(string nodeId, CancellationToken cancellationToken)
+    {
+        // node_secrets go with ON DELETE CASCADE; the request clock has no foreign key and goes explicitly.
+        var ids = await db.Database.SqlQuery<string>($"""
+            WITH gone AS (DELETE FROM nodes WHERE id = {nodeId} RETURNING id)
+            , clock AS (DELETE FROM node_request_clock c USING gone WHERE c.node_id = gone.id)
+            SELECT id AS "Value" FROM gone, pg_notify('dgon_node_changed', gone.id) AS notified
+            """).ToListAsync(cancellationToken);
+        return ids.Count > 0;
     }
 
     /// <inheritdoc />
@@ -356,6 +397,7 @@ public sealed partial class PostgresNodeRegistry(DgonDbContext db, NodeLifecycle
         AsnHint = n.AsnHint,
         WalletAddress = n.WalletAddress,
         PublicKey = n.PublicKey,
+        OwnerId = n.OwnerId,
         Ready = n.Ready,
         LastHeartbeat = n.LastHeartbeat is { } hb ? Utc(hb) : null,
         Metrics = new NodeMetrics(n.GpuUtil, n.MemUsedGb, n.P95Ms),

@@ -1,6 +1,7 @@
 using System.Buffers.Text;
 using System.Globalization;
 using System.Text;
+using Dgon.Api.Accounts;
 using Dgon.Api.Auth;
 using Dgon.Api.Configuration;
 using Dgon.Api.Http;
@@ -66,11 +67,14 @@ public static partial class NodesApi
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
             .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
 
-        group.MapGet("", ListAsync)
+        var list = group.MapGet("", ListAsync)
             .WithName("ListNodes")
-            .WithSummary("Nodes in id order; ?status=, ?region=, ?prefix= (id prefix), ?limit= (1-1000, default 500), ?cursor=; next page in the Link header")
+            .WithSummary("Nodes in id order; ?status=, ?region=, ?prefix= (id prefix), ?limit= (1-1000, default 500), ?cursor=; next page in the Link header. Scope nodes:read (unless DGON_OPEN_READS); operators see their own nodes")
             .Produces<List<NodeView>>()
-            .ProducesProblem(StatusCodes.Status400BadRequest);
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status403Forbidden);
+        RequireReadScope(app, list);
 
         return app;
     }
@@ -110,6 +114,7 @@ public static partial class NodesApi
         var bearer = BearerAuthenticationHandler.BearerToken(request);
         var address = NodeRequestLimits.ClientAddress(request.HttpContext);
         string? enrolledWith = null;
+        string? ownerId = null;
         RegistrationPrecondition precondition;
         string how;
         if (options.Trust.OpenRegistration || admin.Matches(bearer))
@@ -169,6 +174,7 @@ public static partial class NodesApi
 
             precondition = RegistrationPrecondition.Keyless;
             enrolledWith = joinToken.Id;
+            ownerId = (await joinTokens.GetAsync(joinToken.Id, ct))?.OwnerId;
             how = $"join token {joinToken.Id}";
         }
 
@@ -181,7 +187,8 @@ public static partial class NodesApi
             NullIfEmpty(body.WalletAddress),
             body.GreenEnergy ?? false,
             body.PublicKey,
-            enrolledWith);
+            enrolledWith,
+            ownerId);
         var token = NodeAuth.NewToken();
         var outcome = await registry.RegisterAsync(registration, token, precondition, ct);
         if (outcome.Node is not { } node)
@@ -274,6 +281,19 @@ public static partial class NodesApi
         return TypedResults.Json(new HeartbeatResponse(change.To.ToWire(), intervals.CurrentSeconds), DgonJsonContext.Default.HeartbeatResponse);
     }
 
+    /// <summary>
+    /// Puts a read endpoint behind scope <c>nodes:read</c> (issue 12), unless <c>DGON_OPEN_READS=true</c> restores seed
+    /// 000's dev-open reads.
+    /// </summary>
+    public static void RequireReadScope(IEndpointRouteBuilder app, IEndpointConventionBuilder endpoint)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        if (!app.ServiceProvider.GetRequiredService<DgonApiOptions>().Accounts.OpenReads)
+        {
+            endpoint.RequireAuthorization(AccessClaims.NodesReadPolicy);
+        }
+    }
+
     private static async Task<IResult> ListAsync(HttpRequest request, INodeQueries queries, CancellationToken ct)
     {
         var errors = new Dictionary<string, string[]>(StringComparer.Ordinal);
@@ -340,7 +360,8 @@ public static partial class NodesApi
             return Problems.InvalidQuery(errors);
         }
 
-        var page = await queries.ListAsync(new NodeListQuery(phase, region, limit, after, prefix), ct);
+        var user = request.HttpContext.User;
+        var page = await queries.ListAsync(new NodeListQuery(phase, region, limit, after, prefix) { OwnerId = user.RestrictedToOwner() }, ct);
         if (page.NextAfter is { } next)
         {
             var query = new List<string> { $"limit={limit}", $"cursor={EncodeCursor(next)}" };
@@ -362,14 +383,19 @@ public static partial class NodesApi
             request.HttpContext.Response.Headers.Link = $"</v1/nodes?{string.Join('&', query)}>; rel=\"next\"";
         }
 
-        var views = page.Items.Select(ToView).ToList();
+        var views = page.Items.Select(n => ToView(n, user)).ToList();
         return TypedResults.Json(views, DgonJsonContext.Default.ListNodeView);
     }
 
-    /// <summary>Maps a stored node to its wire form.</summary>
-    public static NodeView ToView(NodeRecord node)
+    /// <summary>
+    /// Maps a stored node to its wire form for <paramref name="viewer"/>: wallet address, ASN hint and owner only for
+    /// admins and the node's owner (issue 12), null for everyone else (anonymous open reads included).
+    /// </summary>
+    public static NodeView ToView(NodeRecord node, System.Security.Claims.ClaimsPrincipal viewer)
     {
         ArgumentNullException.ThrowIfNull(node);
+        ArgumentNullException.ThrowIfNull(viewer);
+        var privileged = viewer.SeesEverything() || (node.OwnerId is not null && node.OwnerId == viewer.UserId());
         return new NodeView
         {
             Id = node.Id,
@@ -380,8 +406,9 @@ public static partial class NodesApi
             GreenEnergy = node.GreenEnergy,
             LastHeartbeat = node.LastHeartbeat?.UtcDateTime,
             Ready = node.Ready,
-            AsnHint = node.AsnHint,
-            WalletAddress = node.WalletAddress,
+            AsnHint = privileged ? node.AsnHint : null,
+            WalletAddress = privileged ? node.WalletAddress : null,
+            OwnerId = privileged ? node.OwnerId : null,
             HasKey = node.PublicKey is not null,
             GpuUtil = node.Metrics.GpuUtil,
             MemUsedGb = node.Metrics.MemUsedGb,

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Dgon.Api.Accounts;
 using Dgon.Domain.Auth;
 using Dgon.Domain.Nodes;
 using Dgon.Persistence;
@@ -32,6 +33,9 @@ public sealed record DgonApiOptions
 
     /// <summary>Node trust: join tokens, admin token, open modes, rate limits, proxies (issue 9).</summary>
     public required NodeTrustOptions Trust { get; init; }
+
+    /// <summary>Accounts and access: open reads, sign-up, sessions, automatic bans, the management port (issue 12).</summary>
+    public AccountOptions Accounts { get; init; } = new();
 
     /// <summary>Where nodes are written: <c>DGON_REGISTRY</c> = <c>standalone</c> (default) or <c>kubernetes</c>.</summary>
     public RegistryMode Registry { get; init; } = RegistryMode.Standalone;
@@ -143,6 +147,7 @@ public sealed record DgonApiOptions
             ConnectionString = DatabaseConnection(configuration, DatabaseUrl.ToConnectionString(databaseUrl)),
             SecretKeys = keys,
             Trust = NodeTrustOptions.FromConfiguration(configuration),
+            Accounts = AccountOptions.FromConfiguration(configuration),
             CorsOrigins = origins,
             Registry = registry,
             Lifecycle = new NodeLifecycleOptions { GracePeriod = grace },

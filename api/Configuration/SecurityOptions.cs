@@ -138,6 +138,12 @@ public sealed record RateLimitOptions
     /// <summary>Admin requests per client address: <c>DGON_RATE_LIMIT_ADMIN</c>, default 60 at once, 120 per minute.</summary>
     public TokenBucket Admin { get; init; } = new(60, 120);
 
+    /// <summary>Logins per client address (issue 12, seed 004's login rate limiting): <c>DGON_RATE_LIMIT_LOGIN</c>, default 10 at once, 10 per minute.</summary>
+    public TokenBucket Login { get; init; } = new(10, 10);
+
+    /// <summary>Self sign-ups per client address (when enabled): <c>DGON_RATE_LIMIT_SIGNUP</c>, default 3 at once, 3 per minute.</summary>
+    public TokenBucket Signup { get; init; } = new(3, 3);
+
     /// <summary>Registrations in progress at once, across all addresses (<c>DGON_REGISTER_CONCURRENCY</c>, default 8), so a pile-up of registrations cannot take every database connection.</summary>
     public int RegisterConcurrency { get; init; } = 8;
 
@@ -162,6 +168,8 @@ public sealed record RateLimitOptions
             AuthFailures = TokenBucket.Parse("DGON_RATE_LIMIT_AUTH_FAILURES", configuration["DGON_RATE_LIMIT_AUTH_FAILURES"], defaults.AuthFailures),
             NodeRequests = TokenBucket.Parse("DGON_RATE_LIMIT_NODE", configuration["DGON_RATE_LIMIT_NODE"], defaults.NodeRequests),
             Admin = TokenBucket.Parse("DGON_RATE_LIMIT_ADMIN", configuration["DGON_RATE_LIMIT_ADMIN"], defaults.Admin),
+            Login = TokenBucket.Parse("DGON_RATE_LIMIT_LOGIN", configuration["DGON_RATE_LIMIT_LOGIN"], defaults.Login),
+            Signup = TokenBucket.Parse("DGON_RATE_LIMIT_SIGNUP", configuration["DGON_RATE_LIMIT_SIGNUP"], defaults.Signup),
             RegisterConcurrency = concurrency,
         };
     }

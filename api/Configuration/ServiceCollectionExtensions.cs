@@ -1,3 +1,4 @@
+using Dgon.Api.Accounts;
 using Dgon.Api.Apis;
 using Dgon.Api.Auth;
 using Dgon.Api.Http;
@@ -5,13 +6,16 @@ using Dgon.Api.Lifecycle;
 using Dgon.Api.Kubernetes;
 using Dgon.Api.Observability;
 using Dgon.Kubernetes;
+using Dgon.Domain.Accounts;
 using Dgon.Domain.Auth;
 using Dgon.Domain.Contracts;
 using Dgon.Domain.Nodes;
 using Dgon.Domain.Ports;
 using Dgon.Observability;
 using Dgon.Persistence;
+using Dgon.Persistence.Accounts;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
 
 namespace Dgon.Api.Configuration;
@@ -23,6 +27,12 @@ public static partial class ServiceCollectionExtensions
 
     /// <summary>Rate-limiting policy of registrations and token rotations: a token bucket per client address (<see cref="RateLimitOptions.Register"/>).</summary>
     public const string RegisterRateLimit = "register";
+
+    /// <summary>Rate-limiting policy of logins: a token bucket per client address (<see cref="RateLimitOptions.Login"/>).</summary>
+    public const string LoginRateLimit = "login";
+
+    /// <summary>Rate-limiting policy of self sign-ups: a token bucket per client address (<see cref="RateLimitOptions.Signup"/>).</summary>
+    public const string SignupRateLimit = "signup";
 
     /// <summary>Rate-limiting policy of admin calls: a token bucket per client address (<see cref="RateLimitOptions.Admin"/>).</summary>
     public const string AdminRateLimit = "admin";
@@ -39,9 +49,17 @@ public static partial class ServiceCollectionExtensions
         var options = DgonApiOptions.FromConfiguration(builder.Configuration);
         var services = builder.Services;
 
-        if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(builder.Configuration["http_ports"]))
+        var urls = builder.Configuration["urls"];
+        if (string.IsNullOrEmpty(urls) && string.IsNullOrEmpty(builder.Configuration["http_ports"]))
         {
-            builder.WebHost.UseUrls(DgonApiOptions.DefaultUrls);
+            urls = DgonApiOptions.DefaultUrls;
+            builder.WebHost.UseUrls(urls);
+        }
+
+        if (options.Accounts.ManagementUrls.Count > 0)
+        {
+            // Issue 12: /metrics on a listener of its own, so the public ingress never exposes it.
+            builder.WebHost.UseUrls([.. (urls ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries), .. options.Accounts.ManagementUrls.Select(u => u.GetLeftPart(UriPartial.Authority))]);
         }
 
         builder.WebHost.ConfigureKestrel(k =>
@@ -61,12 +79,19 @@ public static partial class ServiceCollectionExtensions
         services.AddAuthentication(BearerAuthenticationHandler.SchemeName)
             .AddScheme<Microsoft.AspNetCore.Authentication.AuthenticationSchemeOptions, BearerAuthenticationHandler>(BearerAuthenticationHandler.SchemeName, null);
         services.AddAuthorizationBuilder()
-            .AddPolicy(BearerAuthenticationHandler.AdminPolicy, policy => policy.RequireRole(BearerAuthenticationHandler.AdminRole));
+            .AddPolicy(AccessClaims.AdminPolicy, policy => policy.RequireAuthenticatedUser().RequireAssertion(c => c.User.HasScope(Scopes.Admin)))
+            .AddPolicy(AccessClaims.NodesReadPolicy, policy => policy.RequireAuthenticatedUser().RequireAssertion(c => c.User.HasScope(Scopes.NodesRead)))
+            .AddPolicy(AccessClaims.PersonPolicy, policy => policy.RequireAuthenticatedUser().RequireAssertion(c => c.User.CredentialKind() is AccessClaims.SessionCredential or AccessClaims.AdminTokenCredential))
+            .AddPolicy(AccessClaims.NodeManagementPolicy, policy => policy.RequireAuthenticatedUser().RequireAssertion(c =>
+                c.User.HasScope(Scopes.Admin) || (c.User.RoleName() == Roles.Operator && c.User.CredentialKind() == AccessClaims.SessionCredential)));
+        AddAccounts(services, options);
         services.AddRateLimiter(limiter =>
         {
             var limits = options.Trust.RateLimits;
             limiter.AddPolicy(RegisterRateLimit, http => AddressBucket(http, limits.Enabled, limits.Register));
             limiter.AddPolicy(AdminRateLimit, http => AddressBucket(http, limits.Enabled, limits.Admin));
+            limiter.AddPolicy(LoginRateLimit, http => AddressBucket(http, limits.Enabled, limits.Login));
+            limiter.AddPolicy(SignupRateLimit, http => AddressBucket(http, limits.Enabled, limits.Signup));
             limiter.OnRejected = (context, _) =>
             {
                 var wait = context.Lease.TryGetMetadata(System.Threading.RateLimiting.MetadataName.RetryAfter, out var retry) ? retry : TimeSpan.FromSeconds(1);
@@ -113,6 +138,7 @@ public static partial class ServiceCollectionExtensions
             services.AddScoped<PostgresNodeQueries>();
             services.AddScoped<INodeQueries, Fleet.NodeTableQueries>();
             services.AddScoped<INodeLifecycleSweep>(sp => sp.GetRequiredService<PostgresNodeRegistry>());
+            services.AddScoped<INodeAdministration>(sp => sp.GetRequiredService<PostgresNodeRegistry>());
             services.AddHostedService<NodeLifecycleSweeper>();
 
             // Node state lives here in standalone mode, so the API exports the node gauges (in Kubernetes mode the
@@ -147,6 +173,45 @@ public static partial class ServiceCollectionExtensions
             policy.WithMethods("GET", "POST", "DELETE").AllowAnyHeader().WithExposedHeaders("Link", "Retry-After");
         }));
         return builder;
+    }
+
+    /// <summary>
+    /// Accounts (issue 12): ASP.NET Core Identity on PostgreSQL (<see cref="AccountsDbContext"/>; PBKDF2 password
+    /// hashes, lockout after 5 failures for 30 min, unique e-mail, passwords of at least 12 characters without
+    /// composition rules), sessions and API keys (<see cref="CredentialStore"/>), the audit log and IP bans.
+    /// </summary>
+    private static void AddAccounts(IServiceCollection services, DgonApiOptions options)
+    {
+        services.AddSingleton(options.Accounts);
+        services.AddSingleton(options.Accounts.AutoBan);
+        services.AddDbContextPool<AccountsDbContext>((sp, db) => db.UseNpgsql(sp.GetRequiredService<Npgsql.NpgsqlDataSource>()).UseSnakeCaseNamingConvention());
+        services.AddDataProtection(); // Identity's token providers (password resets by an admin); tokens never leave the request
+        services.AddIdentityCore<DgonUser>(identity =>
+            {
+                identity.User.RequireUniqueEmail = true;
+                identity.Password.RequiredLength = AccountValidator.MinPasswordLength;
+                identity.Password.RequireDigit = false;
+                identity.Password.RequireLowercase = false;
+                identity.Password.RequireUppercase = false;
+                identity.Password.RequireNonAlphanumeric = false;
+                identity.Password.RequiredUniqueChars = 1;
+                identity.Lockout.AllowedForNewUsers = true;
+                identity.Lockout.MaxFailedAccessAttempts = 5; // seed 004: 5 failed attempts = 30 min lock
+                identity.Lockout.DefaultLockoutTimeSpan = TimeSpan.FromMinutes(30);
+            })
+            .AddRoles<IdentityRole>()
+            .AddEntityFrameworkStores<AccountsDbContext>()
+            .AddDefaultTokenProviders(); // Microsoft.AspNetCore.Identity.IdentityBuilderExtensions
+        services.AddScoped<CredentialStore>();
+        if (options.Accounts.Oidc is { } oidc)
+        {
+            services.AddSingleton(oidc);
+            services.AddSingleton(sp => new OidcIdTokenValidator(oidc, null, sp.GetRequiredService<TimeProvider>()));
+        }
+
+        services.AddSingleton<AuditLog>();
+        services.AddSingleton<IpBanList>();
+        services.AddHostedService(sp => sp.GetRequiredService<IpBanList>());
     }
 
     /// <summary>
@@ -194,6 +259,14 @@ public static partial class ServiceCollectionExtensions
         var trust = app.Services.GetRequiredService<NodeTrustOptions>();
         app.Use(CloseAfterUnreadBody);
         app.UseForwardedHeaders();
+        var bans = app.Services.GetRequiredService<IpBanList>();
+        app.Use(bans.RefuseBannedAsync);
+        var audit = app.Services.GetRequiredService<AuditLog>();
+        var clock = app.Services.GetRequiredService<TimeProvider>();
+        bans.AutomaticBan += ban => _ = audit.WriteAsync(
+            new AuditEntry(0, clock.GetUtcNow(), IpBanList.SystemActor, null, null, "ip_ban.auto", "ip_ban:" + ban.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), ban.Network.BaseAddress.ToString(), AuditLog.Success,
+                new Dictionary<string, string?> { ["network"] = ban.Network.ToString(), ["reason"] = ban.Reason }),
+            CancellationToken.None);
         app.UseExceptionHandler(new ExceptionHandlerOptions { StatusCodeSelector = StatusForException });
         if (trust.Hsts)
         {
@@ -214,13 +287,20 @@ public static partial class ServiceCollectionExtensions
         // Service (database-backed requests answer 503 problem+json meanwhile), so the chart probes this path.
         app.MapHealthChecks("/readyz/without-database", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready") && !c.Tags.Contains("database"), ResponseWriter = NodeTrustHealthCheck.WriteJsonAsync }).WithTags("Health");
         app.MapOpenApi();
-        app.MapPrometheusMetrics().WithTags("Health");
+        var metrics = app.MapPrometheusMetrics().WithTags("Health");
+        var management = app.Services.GetRequiredService<DgonApiOptions>().Accounts.ManagementUrls;
+        if (management.Count > 0)
+        {
+            metrics.RequireHost([.. management.Select(u => "*:" + u.Port.ToString(System.Globalization.CultureInfo.InvariantCulture))]);
+        }
         _ = app.Services.GetRequiredService<ApiMetrics>(); // its series exist (at 0) from start-up
 
         app.MapNodesApi();
         app.MapReceiptsApi();
         app.MapSummaryApi();
         app.MapAdminApi();
+        app.MapAuthApi();
+        app.MapAccountsAdminApi();
         return app;
     }
 
@@ -278,7 +358,7 @@ public static partial class ServiceCollectionExtensions
         // lock_timeout / statement_timeout (issue 9): a pile-up on one row fails fast; the client retries.
         Npgsql.PostgresException { SqlState: "55P03" or "57014" } => StatusCodes.Status503ServiceUnavailable,
         { InnerException: Npgsql.PostgresException { SqlState: "55P03" or "57014" } } => StatusCodes.Status503ServiceUnavailable,
-        KubernetesNotReadyException or HttpRequestException => StatusCodes.Status503ServiceUnavailable,
+        KubernetesNotReadyException or HttpRequestException or OidcAuthorityUnavailableException => StatusCodes.Status503ServiceUnavailable,
         k8s.Autorest.HttpOperationException k when ApiErrors.Code(k) is System.Net.HttpStatusCode.TooManyRequests || (int?)ApiErrors.Code(k) >= 500 => StatusCodes.Status503ServiceUnavailable,
         { InnerException: Npgsql.NpgsqlException { IsTransient: true } } => StatusCodes.Status503ServiceUnavailable,
         _ => StatusCodes.Status500InternalServerError,

@@ -70,12 +70,43 @@ public static class Problems
         return new WithHeader(Problem(StatusCodes.Status401Unauthorized, slug, title, detail), "WWW-Authenticate", "DGON-HMAC realm=\"dgon\"");
     }
 
-    /// <summary>401: an admin endpoint without a valid admin bearer token (RFC 6750 §3).</summary>
-    public static IResult AdminTokenRequired() =>
+    /// <summary>401: a read or account endpoint without a valid credential (RFC 6750 §3: no token, or one that is wrong, expired or revoked).</summary>
+    public static IResult CredentialRequired(bool presented) =>
         new WithHeader(
-            Problem(StatusCodes.Status401Unauthorized, "admin-token-required", "Admin credential required", "send Authorization: Bearer <admin token> (DGON_ADMIN_TOKEN, or the generated admin-token file)"),
+            Problem(StatusCodes.Status401Unauthorized, presented ? "invalid-credential" : "credential-required",
+                presented ? "Invalid credential" : "Credential required",
+                presented
+                    ? "the bearer credential is not valid: unknown, expired or revoked"
+                    : "send Authorization: Bearer <session token, API key or admin token>; sign in with POST /v1/auth/sessions"),
             "WWW-Authenticate",
-            "Bearer realm=\"dgon\"");
+            presented ? "Bearer realm=\"dgon\", error=\"invalid_token\"" : "Bearer realm=\"dgon\"");
+
+    /// <summary>401: a login with an unknown e-mail or a wrong password (the same answer for both, so e-mails cannot be probed).</summary>
+    public static IResult InvalidCredentials() =>
+        Problem(StatusCodes.Status401Unauthorized, "invalid-credentials", "Invalid credentials", "the e-mail or the password is wrong");
+
+    /// <summary>401: an ID token that does not validate against the configured identity provider, naming why.</summary>
+    public static IResult OidcTokenRefused(string why) =>
+        Problem(StatusCodes.Status401Unauthorized, "id-token-refused", "ID token refused", why);
+
+    /// <summary>403 with <c>Retry-After</c>: the account is locked after repeated failed logins (ASP.NET Core Identity lockout).</summary>
+    public static IResult AccountLocked(TimeSpan retryAfter)
+    {
+        var seconds = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds));
+        return new WithHeader(
+            Problem(StatusCodes.Status403Forbidden, "account-locked", "Account locked", $"too many failed logins: the account is locked for {seconds} s more (or until an admin unlocks it)"),
+            "Retry-After",
+            seconds.ToString(System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    /// <summary>403: requests from this address are banned (until the ban expires or an admin lifts it).</summary>
+    public static IResult AddressBanned(DateTimeOffset? until) =>
+        Problem(StatusCodes.Status403Forbidden, "address-banned", "Address banned",
+            until is { } t ? $"requests from this address are refused until {t.UtcDateTime:yyyy-MM-ddTHH:mm:ssZ}" : "requests from this address are refused until an admin lifts the ban");
+
+    /// <summary>409: a resource with this identity exists already.</summary>
+    public static IResult Conflict(string slug, string title, string detail) =>
+        Problem(StatusCodes.Status409Conflict, slug, title, detail);
 
     /// <summary>403: authenticated, but not allowed.</summary>
     public static IResult Forbidden(string detail) =>

@@ -24,6 +24,7 @@ public sealed class KubernetesNodeQueries(IInformer<DgonNode> nodes, KubeNamespa
             .Where(n => query.Region is not { } region || string.Equals(n.Region, region, StringComparison.Ordinal))
             .Where(n => query.After is not { } after || string.CompareOrdinal(n.Id, after) > 0)
             .Where(n => query.IdPrefix is not { } prefix || n.Id.StartsWith(prefix, StringComparison.Ordinal))
+            .Where(n => query.OwnerId is not { } owner || string.Equals(n.OwnerId, owner, StringComparison.Ordinal))
             .OrderBy(n => n.Id, StringComparer.Ordinal)
             .Take(query.Limit + 1)
             .ToList();
@@ -37,10 +38,15 @@ public sealed class KubernetesNodeQueries(IInformer<DgonNode> nodes, KubeNamespa
     }
 
     /// <inheritdoc />
-    public Task<IReadOnlyDictionary<NodePhase, int>> CountByPhaseAsync(CancellationToken cancellationToken)
+    public Task<IReadOnlyDictionary<NodePhase, int>> CountByPhaseAsync(CancellationToken cancellationToken) => Count(null);
+
+    /// <inheritdoc />
+    public Task<IReadOnlyDictionary<NodePhase, int>> CountOwnedByPhaseAsync(string ownerId, CancellationToken cancellationToken) => Count(ownerId);
+
+    private Task<IReadOnlyDictionary<NodePhase, int>> Count(string? ownerId)
     {
         var result = NodePhases.All.ToDictionary(p => p, _ => 0);
-        foreach (var node in Snapshot())
+        foreach (var node in Snapshot().Where(n => ownerId is null || string.Equals(n.OwnerId, ownerId, StringComparison.Ordinal)))
         {
             result[node.Phase]++;
         }

@@ -55,7 +55,7 @@ namespace Dgon.Api.Kubernetes;
 /// Kubernetes verbs used: DgonNodes get, list, watch, create, patch; dgonnodes/status patch; Secrets get, list,
 /// watch, create, update.
 /// </summary>
-public sealed partial class KubernetesNodeRegistry : INodeRegistry
+public sealed partial class KubernetesNodeRegistry : INodeRegistry, INodeAdministration
 {
     private const int MaxWriteAttempts = 8;
 
@@ -293,6 +293,41 @@ public sealed partial class KubernetesNodeRegistry : INodeRegistry
         finally
         {
             gate.Release();
+        }
+    }
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// A merge patch of <c>spec.quarantine</c>, the admin's intent (issue 12); the operator then moves
+    /// <c>status.phase</c> and records the Event. The status is never written here.
+    /// </remarks>
+    public async Task<bool> SetQuarantineAsync(string nodeId, bool quarantine, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var node = await _client.PatchDgonNodeAsync(Namespace, nodeId, new JsonObject { ["spec"] = new JsonObject { ["quarantine"] = quarantine } }, cancellationToken);
+            Remember(node);
+            return true;
+        }
+        catch (Exception e) when (e.IsNotFound())
+        {
+            return false;
+        }
+    }
+
+    /// <inheritdoc />
+    /// <remarks>Deletes the DgonNode; its Secret goes with it by garbage collection (owner reference).</remarks>
+    public async Task<bool> DeleteAsync(string nodeId, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _client.DeleteDgonNodeAsync(Namespace, nodeId, null, null, cancellationToken);
+            _writtenSecrets.TryRemove(nodeId, out _);
+            return true;
+        }
+        catch (Exception e) when (e.IsNotFound())
+        {
+            return false;
         }
     }
 

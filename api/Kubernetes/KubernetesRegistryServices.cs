@@ -41,6 +41,7 @@ public static class KubernetesRegistryServices
             sp.GetRequiredService<ILogger<Informer<V1Secret>>>()));
         services.AddSingleton<KubernetesNodeRegistry>();
         services.AddSingleton<INodeRegistry>(sp => sp.GetRequiredService<KubernetesNodeRegistry>());
+        services.AddSingleton<INodeAdministration>(sp => sp.GetRequiredService<KubernetesNodeRegistry>());
         services.AddSingleton<IJoinTokenStore, KubernetesJoinTokenStore>();
         // Node reads answer from this API's own DgonNode cache, not the operator's PostgreSQL mirror.
         services.RemoveAll<INodeQueries>();

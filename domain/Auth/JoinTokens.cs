@@ -45,6 +45,9 @@ public sealed record JoinTokenRecord
 
     /// <summary>When it was created (UTC).</summary>
     public required DateTimeOffset CreatedAt { get; init; }
+
+    /// <summary>The user who created it and owns the nodes it enrolls (issue 12), or null (admin token, or created with kubectl).</summary>
+    public string? OwnerId { get; init; }
 }
 
 /// <summary>What an admin asks for when creating a join token.</summary>
@@ -52,7 +55,8 @@ public sealed record JoinTokenRecord
 /// <param name="MaxUses">Use limit, or null for none.</param>
 /// <param name="Description">Description or null.</param>
 /// <param name="Region">Region constraint or null.</param>
-public sealed record JoinTokenSpec(TimeSpan Ttl, int? MaxUses, string? Description, string? Region);
+/// <param name="OwnerId">The creating user, who will own the nodes it enrolls (issue 12), or null.</param>
+public sealed record JoinTokenSpec(TimeSpan Ttl, int? MaxUses, string? Description, string? Region, string? OwnerId = null);
 
 /// <summary>Why a presented join token was accepted or refused.</summary>
 public enum JoinTokenCheck

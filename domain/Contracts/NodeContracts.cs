@@ -91,6 +91,9 @@ public sealed record JoinTokenView
 
     /// <summary>Creation time (UTC).</summary>
     [JsonPropertyName("created_at")] public required DateTime CreatedAt { get; init; }
+
+    /// <summary>Id of the user who created it and owns the nodes it enrolls (issue 12), or null (admin token, kubectl).</summary>
+    [JsonPropertyName("owner_id")] public string? OwnerId { get; init; }
 }
 
 /// <summary><c>POST /v1/nodes/register</c> 200 body (seed 000): <c>{ status: "registered", node_id, node_token }</c>.</summary>
@@ -206,6 +209,12 @@ public sealed record NodeView
 
     /// <summary>Whether the node has an enrolled Ed25519 key (issue 9); false for seed agents and after an admin reset.</summary>
     [JsonPropertyName("has_key")] public bool HasKey { get; init; }
+
+    /// <summary>
+    /// Id of the user who owns the node (issue 12). Like <see cref="WalletAddress"/> and <see cref="AsnHint"/>, shown only
+    /// to admins and to the owner; null for everyone else.
+    /// </summary>
+    [JsonPropertyName("owner_id")] public string? OwnerId { get; init; }
 
     /// <summary>Last reported GPU utilisation ratio, if reported.</summary>
     [JsonPropertyName("gpu_util")] public double? GpuUtil { get; init; }

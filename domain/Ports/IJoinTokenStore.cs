@@ -16,6 +16,9 @@ public interface IJoinTokenStore
     /// <summary>Every token not yet deleted, newest first, without secrets (expired and revoked ones included).</summary>
     Task<IReadOnlyList<JoinTokenRecord>> ListAsync(CancellationToken cancellationToken);
 
+    /// <summary>One token by id (without the secret), or null.</summary>
+    Task<JoinTokenRecord?> GetAsync(string id, CancellationToken cancellationToken);
+
     /// <summary>Revokes a token at once.</summary>
     /// <returns>False when no token has this id.</returns>
     Task<bool> RevokeAsync(string id, CancellationToken cancellationToken);

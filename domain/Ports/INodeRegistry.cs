@@ -32,6 +32,12 @@ public sealed record NodeRecord
     /// <summary>The node's enrolled Ed25519 public key (<c>ed25519:</c> + base64), or null when it has none (seed agent, or reset by an admin).</summary>
     public string? PublicKey { get; init; }
 
+    /// <summary>
+    /// The user who owns the node (issue 12): the owner of the join token that enrolled it, written by the API at
+    /// enrollment (standalone: <c>nodes.owner_id</c>; Kubernetes: annotation <c>dgon.io/owner</c>), or null.
+    /// </summary>
+    public string? OwnerId { get; init; }
+
     /// <summary>Ready flag of the last heartbeat.</summary>
     public bool Ready { get; init; }
 
@@ -70,7 +76,8 @@ public sealed record NodeMetrics(double? GpuUtil, double? MemUsedGb, double? P95
 /// <param name="GreenEnergy">Green energy flag.</param>
 /// <param name="PublicKey">The node's Ed25519 public key in wire form, or null (seed agents send none).</param>
 /// <param name="EnrolledWith">Id of the join token this registration consumed, or null (proof, admin, open mode).</param>
-public sealed record NodeRegistration(string NodeId, string Region, NodeRuntime Runtime, string? AsnHint, string? WalletAddress, bool GreenEnergy, string? PublicKey = null, string? EnrolledWith = null);
+/// <param name="OwnerId">Owner of that join token (issue 12), who then owns the node; null keeps the stored owner.</param>
+public sealed record NodeRegistration(string NodeId, string Region, NodeRuntime Runtime, string? AsnHint, string? WalletAddress, bool GreenEnergy, string? PublicKey = null, string? EnrolledWith = null, string? OwnerId = null);
 
 /// <summary>
 /// The condition under which <see cref="INodeRegistry.RegisterAsync"/> may write, checked atomically with the write
@@ -119,7 +126,11 @@ public sealed record NodeHeartbeat(bool Ready, NodeMetrics Metrics);
 /// <param name="Limit">Page size, 1–1000.</param>
 /// <param name="After">Exclusive lower bound on id (keyset cursor), or null for the first page.</param>
 /// <param name="IdPrefix">Only nodes whose id starts with this (issue 11: the dashboard's search), or all.</param>
-public sealed record NodeListQuery(NodePhase? Phase, string? Region, int Limit, string? After, string? IdPrefix = null);
+public sealed record NodeListQuery(NodePhase? Phase, string? Region, int Limit, string? After, string? IdPrefix = null)
+{
+    /// <summary>Only nodes owned by this user (issue 12: an operator's view), or all when null.</summary>
+    public string? OwnerId { get; init; }
+}
 
 /// <summary>A page of nodes.</summary>
 /// <param name="Items">Nodes ordered by id.</param>
@@ -198,6 +209,28 @@ public interface INodeQueries
 
     /// <summary>Node counts per phase; every phase present (zero when none).</summary>
     Task<IReadOnlyDictionary<NodePhase, int>> CountByPhaseAsync(CancellationToken cancellationToken);
+
+    /// <summary>Counts per phase of the nodes <paramref name="ownerId"/> owns (issue 12); every phase present.</summary>
+    Task<IReadOnlyDictionary<NodePhase, int>> CountOwnedByPhaseAsync(string ownerId, CancellationToken cancellationToken);
+}
+
+/// <summary>
+/// Node actions of admins and owners (issue 12). Standalone: PostgreSQL rows. Kubernetes mode: the DgonNode's spec
+/// (<c>spec.quarantine</c>) or the resource itself; never its status, which the operator owns.
+/// </summary>
+public interface INodeAdministration
+{
+    /// <summary>
+    /// Holds the node out of the network (<paramref name="quarantine"/> true) or releases it. Standalone: the phase
+    /// becomes quarantine, or on release offline until its next heartbeat decides. Kubernetes: sets or clears
+    /// <c>spec.quarantine</c>; the operator moves the phase.
+    /// </summary>
+    /// <returns>False when no node has this id.</returns>
+    Task<bool> SetQuarantineAsync(string nodeId, bool quarantine, CancellationToken cancellationToken);
+
+    /// <summary>Deletes the node and its secrets (it must enroll again with a join token).</summary>
+    /// <returns>False when no node has this id.</returns>
+    Task<bool> DeleteAsync(string nodeId, CancellationToken cancellationToken);
 }
 
 /// <summary>

@@ -54,6 +54,12 @@ public static partial class DgonNodeMapping
     /// <summary>Annotation on a DgonNode: id of the join token its last join-token enrollment consumed (audit; written by the ingress API).</summary>
     public const string EnrolledWithAnnotation = "dgon.io/enrolled-with";
 
+    /// <summary>
+    /// Annotation on a DgonNode: id of the user who owns it (issue 12), the owner of the join token that enrolled it;
+    /// written by the ingress API at each join-token enrollment (removed when that token had no owner).
+    /// </summary>
+    public const string OwnerAnnotation = "dgon.io/owner";
+
     /// <summary>Annotation naming why the operator set <c>spec.quarantine</c> (written by the operator, removed once the quarantine is cleared).</summary>
     public const string QuarantineReasonAnnotation = "dgon.io/quarantine-reason";
 
@@ -169,12 +175,29 @@ public static partial class DgonNodeMapping
             AsnHint = node.Spec.AsnHint,
             WalletAddress = node.Spec.WalletAddress,
             PublicKey = node.Spec.PublicKey,
+            OwnerId = node.Metadata.Annotations?.TryGetValue(OwnerAnnotation, out var owner) == true ? owner : null,
             Ready = node.Status?.Ready ?? false,
             LastHeartbeat = node.Status?.LastHeartbeatTime,
             Metrics = new Dgon.Domain.Ports.NodeMetrics(node.Status?.GpuUtil, node.Status?.MemUsedGb, node.Status?.P95Ms),
             CreatedAt = created,
             RegisteredAt = node.Status?.LastRegistrationTime ?? created,
         };
+    }
+
+    private static Dictionary<string, string>? EnrollmentAnnotations(NodeRegistration registration)
+    {
+        if (registration.EnrolledWith is not { } tokenId)
+        {
+            return null;
+        }
+
+        var annotations = new Dictionary<string, string>(StringComparer.Ordinal) { [EnrolledWithAnnotation] = tokenId };
+        if (registration.OwnerId is { } owner)
+        {
+            annotations[OwnerAnnotation] = owner;
+        }
+
+        return annotations;
     }
 
     /// <summary>A new DgonNode (spec only; the status is written through the status subresource).</summary>
@@ -193,9 +216,7 @@ public static partial class DgonNodeMapping
                     [RegionLabel] = registration.Region,
                     [RuntimeLabel] = registration.Runtime.ToWire(),
                 },
-                Annotations = registration.EnrolledWith is { } tokenId
-                    ? new Dictionary<string, string>(StringComparer.Ordinal) { [EnrolledWithAnnotation] = tokenId }
-                    : null,
+                Annotations = EnrollmentAnnotations(registration),
             },
             Spec = new DgonNodeSpec
             {
@@ -245,7 +266,8 @@ public static partial class DgonNodeMapping
 
         if (registration.EnrolledWith is { } tokenId)
         {
-            metadata["annotations"] = new JsonObject { [EnrolledWithAnnotation] = tokenId };
+            // A join-token enrollment names the token and its owner (null removes a previous owner, RFC 7386).
+            metadata["annotations"] = new JsonObject { [EnrolledWithAnnotation] = tokenId, [OwnerAnnotation] = registration.OwnerId };
         }
 
         patch["metadata"] = metadata;

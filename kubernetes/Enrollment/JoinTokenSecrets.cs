@@ -54,6 +54,9 @@ public static class JoinTokenSecrets
     /// <summary>Data key of the region constraint (optional).</summary>
     public const string RegionKey = "region";
 
+    /// <summary>Data key of the id of the user who created the token and owns the nodes it enrolls (issue 12); absent for tokens of the admin token or kubectl.</summary>
+    public const string OwnerKey = "owner-id";
+
     /// <summary>Annotation counting the registrations the token enrolled (decimal; absent = 0). Written by the API.</summary>
     public const string UsesAnnotation = "dgon.io/uses";
 
@@ -70,7 +73,7 @@ public static class JoinTokenSecrets
     /// A new Secret for a token the API created: the secret stored only as its SHA-256, the expiry at
     /// <paramref name="expiresAt"/> (whole seconds, rounded down).
     /// </summary>
-    public static V1Secret NewSecret(string @namespace, JoinTokenCredential token, DateTimeOffset expiresAt, int? maxUses, string? description, string? region)
+    public static V1Secret NewSecret(string @namespace, JoinTokenCredential token, DateTimeOffset expiresAt, int? maxUses, string? description, string? region, string? ownerId = null)
     {
         ArgumentNullException.ThrowIfNull(token);
         var data = new Dictionary<string, byte[]>(StringComparer.Ordinal)
@@ -92,6 +95,11 @@ public static class JoinTokenSecrets
         if (!string.IsNullOrEmpty(region))
         {
             data[RegionKey] = Encoding.UTF8.GetBytes(region);
+        }
+
+        if (!string.IsNullOrEmpty(ownerId))
+        {
+            data[OwnerKey] = Encoding.UTF8.GetBytes(ownerId);
         }
 
         return new V1Secret
@@ -180,6 +188,7 @@ public static class JoinTokenSecrets
             RevokedAt = revoked,
             Region = Text(secret, RegionKey),
             CreatedAt = created,
+            OwnerId = Text(secret, OwnerKey),
         };
         error = null;
         return true;

@@ -63,7 +63,7 @@ public sealed partial class KubernetesJoinTokenStore : IJoinTokenStore
         {
             var token = JoinTokens.New();
             var expires = _clock.GetUtcNow() + spec.Ttl;
-            var secret = JoinTokenSecrets.NewSecret(_namespace, token, expires, spec.MaxUses, spec.Description, spec.Region);
+            var secret = JoinTokenSecrets.NewSecret(_namespace, token, expires, spec.MaxUses, spec.Description, spec.Region, spec.OwnerId);
             try
             {
                 var created = await _client.CoreV1.CreateNamespacedSecretAsync(secret, _namespace, cancellationToken: cancellationToken);
@@ -109,6 +109,19 @@ public sealed partial class KubernetesJoinTokenStore : IJoinTokenStore
         while (!string.IsNullOrEmpty(continueToken));
 
         return [.. records.OrderByDescending(r => r.CreatedAt).ThenBy(r => r.Id, StringComparer.Ordinal)];
+    }
+
+    /// <inheritdoc />
+    /// <remarks>A direct GET of the Secret; a malformed one counts as absent.</remarks>
+    public async Task<JoinTokenRecord?> GetAsync(string id, CancellationToken cancellationToken)
+    {
+        if (!JoinTokens.IsValidId(id))
+        {
+            return null;
+        }
+
+        var secret = await _client.TryReadSecretAsync(_namespace, JoinTokenSecrets.SecretName(id), cancellationToken);
+        return secret is not null && JoinTokenSecrets.TryRead(secret, out var record, out _) ? record : null;
     }
 
     /// <inheritdoc />
