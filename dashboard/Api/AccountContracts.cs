@@ -64,7 +64,7 @@ public sealed record ApiMe
 }
 
 /// <summary><c>GET /v1/me/summary</c>: the seed 004 provider summary over the caller's own nodes.</summary>
-public sealed record ProviderSummary
+public sealed record ProviderTotals
 {
     /// <summary>Nodes owned.</summary>
     [JsonPropertyName("nodes_total")] public long NodesTotal { get; init; }
@@ -96,7 +96,7 @@ public sealed record ApiOwner
 }
 
 /// <summary>An API key view; <see cref="Key"/> only in the 201 of its creation (shown once).</summary>
-public sealed record ApiKeyView
+public sealed record ApiKeyItem
 {
     /// <summary>Key id (12 hex).</summary>
     [JsonPropertyName("id")] public string Id { get; init; } = "";
@@ -162,8 +162,11 @@ public sealed record JoinTokenItem
     /// <summary>Creation time.</summary>
     [JsonPropertyName("created_at")] public DateTimeOffset? CreatedAt { get; init; }
 
-    /// <summary>Owner (operator tokens) or null.</summary>
+    /// <summary>Owner (operator tokens) or null, as the contract writes it (<c>{"id","email"}</c>).</summary>
     [JsonPropertyName("owner")] public ApiOwner? Owner { get; init; }
+
+    /// <summary>Owner id as the API on main writes it (<c>owner_id</c>), or null.</summary>
+    [JsonPropertyName("owner_id")] public string? OwnerId { get; init; }
 }
 
 /// <summary>An IP ban (admin).</summary>
@@ -278,9 +281,9 @@ public static class JsonText
 [JsonSerializable(typeof(ApiMe))]
 [JsonSerializable(typeof(ApiUser))]
 [JsonSerializable(typeof(List<ApiUser>))]
-[JsonSerializable(typeof(ProviderSummary))]
-[JsonSerializable(typeof(ApiKeyView))]
-[JsonSerializable(typeof(List<ApiKeyView>))]
+[JsonSerializable(typeof(ProviderTotals))]
+[JsonSerializable(typeof(ApiKeyItem))]
+[JsonSerializable(typeof(List<ApiKeyItem>))]
 [JsonSerializable(typeof(JoinTokenItem))]
 [JsonSerializable(typeof(List<JoinTokenItem>))]
 [JsonSerializable(typeof(IpBan))]
@@ -291,4 +294,4 @@ public static class JsonText
 [JsonSerializable(typeof(List<string>))]
 [JsonSerializable(typeof(long))]
 [JsonSerializable(typeof(int))]
-public sealed partial class AccountJsonContext : JsonSerializerContext;
+public sealed partial class DashboardJsonContext : JsonSerializerContext;

@@ -24,11 +24,11 @@ public sealed partial class DgonApiClient
 
     /// <summary><c>POST /v1/auth/sessions</c> <c>{"email","password"}</c> → 201 session (401 invalid-credentials, 403 account-locked, 429).</summary>
     public async Task<ApiResult<ApiSession>> LoginAsync(string email, string password, CancellationToken cancellationToken) =>
-        (await SendAsync(HttpMethod.Post, Rel("v1/auth/sessions"), new JsonObject { ["email"] = email, ["password"] = password }, AccountJsonContext.Default.ApiSession, cancellationToken, r => r.Options.Set(Anonymous, true))).Result;
+        (await SendAsync(HttpMethod.Post, Rel("v1/auth/sessions"), new JsonObject { ["email"] = email, ["password"] = password }, DashboardJsonContext.Default.ApiSession, cancellationToken, r => r.Options.Set(Anonymous, true))).Result;
 
     /// <summary><c>POST /v1/auth/sessions</c> <c>{"admin_token"}</c> → 201 session of the bootstrap admin.</summary>
     public async Task<ApiResult<ApiSession>> LoginWithAdminTokenAsync(string adminToken, CancellationToken cancellationToken) =>
-        (await SendAsync(HttpMethod.Post, Rel("v1/auth/sessions"), new JsonObject { ["admin_token"] = adminToken }, AccountJsonContext.Default.ApiSession, cancellationToken, r => r.Options.Set(Anonymous, true))).Result;
+        (await SendAsync(HttpMethod.Post, Rel("v1/auth/sessions"), new JsonObject { ["admin_token"] = adminToken }, DashboardJsonContext.Default.ApiSession, cancellationToken, r => r.Options.Set(Anonymous, true))).Result;
 
     /// <summary><c>DELETE /v1/auth/sessions/current</c> with <paramref name="sessionToken"/> → 204 (the session is dead everywhere).</summary>
     public async Task<ApiResult<ApiDone>> LogoutAsync(string sessionToken, CancellationToken cancellationToken) =>
@@ -39,17 +39,17 @@ public sealed partial class DgonApiClient
         })).Result;
 
     /// <summary><c>GET /v1/me</c>.</summary>
-    public Task<ApiResult<ApiMe>> GetMeAsync(CancellationToken cancellationToken) => Get("v1/me", AccountJsonContext.Default.ApiMe, cancellationToken);
+    public Task<ApiResult<ApiMe>> GetMeAsync(CancellationToken cancellationToken) => Get("v1/me", DashboardJsonContext.Default.ApiMe, cancellationToken);
 
     /// <summary><c>GET /v1/me/summary</c>: the provider summary over the caller's own nodes (operator/admin).</summary>
-    public Task<ApiResult<ProviderSummary>> GetProviderSummaryAsync(CancellationToken cancellationToken) => Get("v1/me/summary", AccountJsonContext.Default.ProviderSummary, cancellationToken);
+    public Task<ApiResult<ProviderTotals>> GetProviderSummaryAsync(CancellationToken cancellationToken) => Get("v1/me/summary", DashboardJsonContext.Default.ProviderTotals, cancellationToken);
 
     /// <summary><c>GET /v1/me/api-keys</c> (own keys) or, with <paramref name="all"/>, <c>GET /v1/admin/api-keys</c> (every key).</summary>
-    public Task<ApiResult<List<ApiKeyView>>> ListApiKeysAsync(bool all, CancellationToken cancellationToken) =>
-        Get(all ? "v1/admin/api-keys" : "v1/me/api-keys", AccountJsonContext.Default.ListApiKeyView, cancellationToken);
+    public Task<ApiResult<List<ApiKeyItem>>> ListApiKeysAsync(bool all, CancellationToken cancellationToken) =>
+        Get(all ? "v1/admin/api-keys" : "v1/me/api-keys", DashboardJsonContext.Default.ListApiKeyItem, cancellationToken);
 
     /// <summary><c>POST /v1/me/api-keys</c> (or <c>/v1/admin/api-keys</c>) <c>{"name","scopes","expires_at"?}</c> → 201 with the key, shown once.</summary>
-    public async Task<ApiResult<ApiKeyView>> CreateApiKeyAsync(bool admin, string name, IEnumerable<string> scopes, DateTimeOffset? expiresAt, CancellationToken cancellationToken)
+    public async Task<ApiResult<ApiKeyItem>> CreateApiKeyAsync(bool admin, string name, IEnumerable<string> scopes, DateTimeOffset? expiresAt, CancellationToken cancellationToken)
     {
         var body = new JsonObject { ["name"] = name, ["scopes"] = new JsonArray([.. scopes.Select(s => (JsonNode?)JsonValue.Create(s))]) };
         if (expiresAt is { } at)
@@ -57,7 +57,7 @@ public sealed partial class DgonApiClient
             body["expires_at"] = at.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
         }
 
-        return (await SendAsync(HttpMethod.Post, Rel(admin ? "v1/admin/api-keys" : "v1/me/api-keys"), body, AccountJsonContext.Default.ApiKeyView, cancellationToken)).Result;
+        return (await SendAsync(HttpMethod.Post, Rel(admin ? "v1/admin/api-keys" : "v1/me/api-keys"), body, DashboardJsonContext.Default.ApiKeyItem, cancellationToken)).Result;
     }
 
     /// <summary><c>DELETE /v1/me/api-keys/{id}</c> (or <c>/v1/admin/api-keys/{id}</c>) → 204.</summary>
@@ -65,7 +65,7 @@ public sealed partial class DgonApiClient
         Done(HttpMethod.Delete, (admin ? "v1/admin/api-keys/" : "v1/me/api-keys/") + Uri.EscapeDataString(id), null, cancellationToken);
 
     /// <summary><c>GET /v1/admin/users</c>.</summary>
-    public Task<ApiResult<List<ApiUser>>> ListUsersAsync(CancellationToken cancellationToken) => Get("v1/admin/users", AccountJsonContext.Default.ListApiUser, cancellationToken);
+    public Task<ApiResult<List<ApiUser>>> ListUsersAsync(CancellationToken cancellationToken) => Get("v1/admin/users", DashboardJsonContext.Default.ListApiUser, cancellationToken);
 
     /// <summary><c>POST /v1/admin/users</c> <c>{"email","password","role","name"?}</c> → 201 (409 taken, 422 weak password / bad role).</summary>
     public async Task<ApiResult<ApiUser>> CreateUserAsync(string email, string password, string role, string? name, CancellationToken cancellationToken)
@@ -76,7 +76,7 @@ public sealed partial class DgonApiClient
             body["name"] = name;
         }
 
-        return (await SendAsync(HttpMethod.Post, Rel("v1/admin/users"), body, AccountJsonContext.Default.ApiUser, cancellationToken)).Result;
+        return (await SendAsync(HttpMethod.Post, Rel("v1/admin/users"), body, DashboardJsonContext.Default.ApiUser, cancellationToken)).Result;
     }
 
     /// <summary><c>PATCH /v1/admin/users/{id}</c> <c>{"role"?, "password"?}</c> → 200 (ends the user's sessions).</summary>
@@ -93,7 +93,7 @@ public sealed partial class DgonApiClient
             body["password"] = password;
         }
 
-        return (await SendAsync(HttpMethod.Patch, Rel("v1/admin/users/" + Uri.EscapeDataString(id)), body, AccountJsonContext.Default.ApiUser, cancellationToken)).Result;
+        return (await SendAsync(HttpMethod.Patch, Rel("v1/admin/users/" + Uri.EscapeDataString(id)), body, DashboardJsonContext.Default.ApiUser, cancellationToken)).Result;
     }
 
     /// <summary><c>POST /v1/admin/users/{id}/unlock</c>.</summary>
@@ -105,7 +105,7 @@ public sealed partial class DgonApiClient
         Done(HttpMethod.Delete, "v1/admin/users/" + Uri.EscapeDataString(id), null, cancellationToken);
 
     /// <summary><c>GET /v1/admin/join-tokens</c> (admin: all; operator: their own).</summary>
-    public Task<ApiResult<List<JoinTokenItem>>> ListJoinTokensAsync(CancellationToken cancellationToken) => Get("v1/admin/join-tokens", AccountJsonContext.Default.ListJoinTokenItem, cancellationToken);
+    public Task<ApiResult<List<JoinTokenItem>>> ListJoinTokensAsync(CancellationToken cancellationToken) => Get("v1/admin/join-tokens", DashboardJsonContext.Default.ListJoinTokenItem, cancellationToken);
 
     /// <summary><c>POST /v1/admin/join-tokens</c> <c>{"ttl_seconds","max_uses","description","region"}</c> (each optional) → 201 with the token, shown once.</summary>
     public async Task<ApiResult<JoinTokenItem>> CreateJoinTokenAsync(long? ttlSeconds, int? maxUses, string? description, string? region, CancellationToken cancellationToken)
@@ -131,7 +131,7 @@ public sealed partial class DgonApiClient
             body["region"] = region.Trim();
         }
 
-        return (await SendAsync(HttpMethod.Post, Rel("v1/admin/join-tokens"), body, AccountJsonContext.Default.JoinTokenItem, cancellationToken)).Result;
+        return (await SendAsync(HttpMethod.Post, Rel("v1/admin/join-tokens"), body, DashboardJsonContext.Default.JoinTokenItem, cancellationToken)).Result;
     }
 
     /// <summary><c>DELETE /v1/admin/join-tokens/{id}</c> → 204.</summary>
@@ -140,7 +140,7 @@ public sealed partial class DgonApiClient
 
     /// <summary><c>GET /v1/admin/ip-bans</c> (active bans; <paramref name="all"/> adds expired and lifted ones).</summary>
     public Task<ApiResult<List<IpBan>>> ListIpBansAsync(bool all, CancellationToken cancellationToken) =>
-        Get(all ? "v1/admin/ip-bans?all=true" : "v1/admin/ip-bans", AccountJsonContext.Default.ListIpBan, cancellationToken);
+        Get(all ? "v1/admin/ip-bans?all=true" : "v1/admin/ip-bans", DashboardJsonContext.Default.ListIpBan, cancellationToken);
 
     /// <summary><c>POST /v1/admin/ip-bans</c> <c>{"network","reason","duration_seconds"?}</c> → 201.</summary>
     public async Task<ApiResult<IpBan>> CreateIpBanAsync(string network, string reason, long? durationSeconds, CancellationToken cancellationToken)
@@ -151,7 +151,7 @@ public sealed partial class DgonApiClient
             body["duration_seconds"] = d;
         }
 
-        return (await SendAsync(HttpMethod.Post, Rel("v1/admin/ip-bans"), body, AccountJsonContext.Default.IpBan, cancellationToken)).Result;
+        return (await SendAsync(HttpMethod.Post, Rel("v1/admin/ip-bans"), body, DashboardJsonContext.Default.IpBan, cancellationToken)).Result;
     }
 
     /// <summary><c>DELETE /v1/admin/ip-bans/{id}</c> → 204 (lifted at once).</summary>
@@ -180,7 +180,7 @@ public sealed partial class DgonApiClient
             parameters["action"] = action;
         }
 
-        var (result, next) = await GetAsync(new Uri(QueryHelpers.AddQueryString("v1/admin/audit", parameters), UriKind.Relative), AccountJsonContext.Default.ListAuditEntry, cancellationToken);
+        var (result, next) = await GetAsync(new Uri(QueryHelpers.AddQueryString("v1/admin/audit", parameters), UriKind.Relative), DashboardJsonContext.Default.ListAuditEntry, cancellationToken);
         if (!result.Succeeded)
         {
             return ApiResult<AuditPage>.Failed(result.Failure);

@@ -178,7 +178,7 @@ public sealed partial class DgonApiClient
 
         try
         {
-            return await response.Content.ReadFromJsonAsync(AccountJsonContext.Default.ProblemBody, cancellationToken);
+            return await response.Content.ReadFromJsonAsync(DashboardJsonContext.Default.ProblemBody, cancellationToken);
         }
         catch (JsonException)
         {

@@ -1,5 +1,6 @@
 using System.Net;
 using Dgon.Dashboard.Tests.Support;
+using Dgon.Testing;
 using Xunit.Abstractions;
 
 namespace Dgon.Dashboard.Tests.Server;
@@ -158,4 +159,35 @@ public sealed class AuthServerTests(ITestOutputHelper output)
     /// <summary>The path and query of a redirect's Location (the dashboard writes absolute URLs of itself).</summary>
     private static string Local(HttpResponseMessage response) =>
         response.Headers.Location is { } location ? (location.IsAbsoluteUri ? location.PathAndQuery : location.OriginalString) : "";
+}
+
+/// <summary>The v1 dev-open mode against the real API: DGON_OPEN_READS=true on both, no login.</summary>
+public sealed class OpenReadsServerTests(ITestOutputHelper output)
+{
+    [Fact]
+    public async Task Open_reads_on_api_and_dashboard_show_overview_and_nodes_without_a_login()
+    {
+        var pg = await SharedPostgres.GetAsync();
+        var databaseUrl = await pg.CreateDatabaseAsync();
+        await using var api = await ApiHost.StartAsync(new ApiHostOptions { Environment = ApiEnvironment.OpenReads(), DatabaseUrl = databaseUrl });
+        await Fleet.InsertAsync(pg, databaseUrl, 3, api.Client);
+        await using var dashboard = await DashboardHost.StartAsync(api.BaseAddress, openReads: true);
+        try
+        {
+            using var session = new DashboardSession(dashboard);
+            using var overview = await session.GetAsync("");
+            Assert.Equal(HttpStatusCode.OK, overview.StatusCode);
+            Assert.Matches("data-testid=\"total-nodes\">3<", await overview.Content.ReadAsStringAsync());
+            using var nodes = await session.GetAsync("nodes");
+            var html = await nodes.Content.ReadAsStringAsync();
+            Assert.Contains("data-node-id=\"node-000003\"", html, StringComparison.Ordinal);
+            Assert.DoesNotContain("data-testid=\"node-actions\"", html, StringComparison.Ordinal);
+            using var admin = await session.GetAsync("admin/users");
+            Assert.Equal(HttpStatusCode.Redirect, admin.StatusCode);
+        }
+        finally
+        {
+            output.WriteLine(dashboard.Process.Dump());
+        }
+    }
 }
