@@ -119,7 +119,7 @@ public sealed class AgentProcessTests(ApiFixture fixture, ITestOutputHelper outp
 
     private async Task<NodeView?> NodeAsync(string nodeId)
     {
-        var text = await Api.Client.GetStringAsync("/v1/nodes");
+        var text = await Api.Admin.GetStringAsync("/v1/nodes");
         var nodes = JsonSerializer.Deserialize(text, DgonJsonContext.Default.ListNodeView) ?? [];
         return nodes.SingleOrDefault(n => n.Id == nodeId);
     }

@@ -70,7 +70,9 @@ public sealed class AgentReEnrollmentTests
 
     private static async Task<string?> StatusAsync(HttpClient client, string nodeId)
     {
-        using var response = await client.GetAsync("/v1/nodes");
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/v1/nodes");
+        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", ApiHost.AdminToken);
+        using var response = await client.SendAsync(request);
         if (response.StatusCode != HttpStatusCode.OK)
         {
             return null;

@@ -14,6 +14,9 @@ public sealed class ApiFixture : IAsyncLifetime
 
     public HttpClient Client => Api.Client;
 
+    /// <summary>The API's admin-token client (reads and admin calls).</summary>
+    public HttpClient Admin => Api.Admin;
+
     public async Task InitializeAsync()
     {
         Postgres = await SharedPostgres.GetAsync();

@@ -203,7 +203,7 @@ public sealed class FleetReplicaTests(FleetReplicaFixture fx) : IClassFixture<Fl
         // The other replica's summary counts the node as active (phase changes are announced).
         await Eventually.Until(async () =>
         {
-            using var r = await fx.B.Client.GetAsync("/v1/summary");
+            using var r = await fx.B.Admin.GetAsync("/v1/summary");
             using var doc = JsonDocument.Parse(await r.Content.ReadAsStringAsync());
             return doc.RootElement.GetProperty("active_nodes").GetInt32() >= 1;
         }, Deadline, "B's summary counts the node");

@@ -29,13 +29,22 @@ public sealed class InProcessApiHost : IAsyncDisposable
         BaseAddress = baseAddress;
         Options = options;
         Client = new HttpClient { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(30) };
+        Admin = new HttpClient { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(30) };
+        Admin.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", ApiHost.AdminToken);
     }
 
     /// <summary>The API's base URL, e.g. <c>http://127.0.0.1:41235</c>.</summary>
     public Uri BaseAddress { get; }
 
-    /// <summary>A client with <see cref="BaseAddress"/> set.</summary>
+    /// <summary>A client with <see cref="BaseAddress"/> set and no credential (what nodes and strangers send).</summary>
     public HttpClient Client { get; }
+
+    /// <summary>
+    /// A client that sends the admin token (<see cref="ApiHost.AdminToken"/>) on every request: for node reads, which
+    /// need a credential since issue 12, and admin calls. Never use it to register nodes (an admin registration skips
+    /// the join token and key proof).
+    /// </summary>
+    public HttpClient Admin { get; }
 
     /// <summary>The options it was started with.</summary>
     public ApiHostOptions Options { get; }
@@ -110,6 +119,7 @@ public sealed class InProcessApiHost : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         Client.Dispose();
+        Admin.Dispose();
         await _factory.DisposeAsync();
     }
 

@@ -34,7 +34,7 @@ public sealed class ListingTests(ApiFixture fx) : IClassFixture<ApiFixture>, IAs
     [Fact]
     public async Task Summary_counts_active_and_total_nodes()
     {
-        var summary = await fx.Client.GetFromJsonAsync<System.Text.Json.JsonElement>("/v1/summary");
+        var summary = await fx.Admin.GetFromJsonAsync<System.Text.Json.JsonElement>("/v1/summary");
         var total = summary.GetProperty("total_nodes").GetInt32();
         var active = summary.GetProperty("active_nodes").GetInt32();
         Assert.Equal(7, total);
@@ -54,7 +54,7 @@ public sealed class ListingTests(ApiFixture fx) : IClassFixture<ApiFixture>, IAs
             hb.EnsureSuccessStatusCode();
         }
 
-        var summary = await fx.Client.GetFromJsonAsync<System.Text.Json.JsonElement>("/v1/summary");
+        var summary = await fx.Admin.GetFromJsonAsync<System.Text.Json.JsonElement>("/v1/summary");
         // Three heartbeats within well under the 3 s grace; a slow machine could still let one lapse, so accept ≥ 1.
         Assert.InRange(summary.GetProperty("active_nodes").GetInt32(), 1, 3);
         Assert.Equal(7, summary.GetProperty("total_nodes").GetInt32());
@@ -68,7 +68,7 @@ public sealed class ListingTests(ApiFixture fx) : IClassFixture<ApiFixture>, IAs
         var pages = 0;
         while (url is not null)
         {
-            using var response = await fx.Client.GetAsync(url);
+            using var response = await fx.Admin.GetAsync(url);
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
             var items = (await Json.ReadAsync(response)).EnumerateArray().Select(n => n.GetProperty("id").GetString()!).ToList();
             Assert.InRange(items.Count, 1, 3);
@@ -84,17 +84,17 @@ public sealed class ListingTests(ApiFixture fx) : IClassFixture<ApiFixture>, IAs
     [Fact]
     public async Task Filters_by_region_and_status_and_pages_within_the_filter()
     {
-        var eu = await fx.Client.GetFromJsonAsync<System.Text.Json.JsonElement[]>("/v1/nodes?region=eu-west");
+        var eu = await fx.Admin.GetFromJsonAsync<System.Text.Json.JsonElement[]>("/v1/nodes?region=eu-west");
         Assert.Equal(["list-00", "list-02", "list-04", "list-06"], eu!.Select(n => n.GetProperty("id").GetString()));
 
-        using var page = await fx.Client.GetAsync("/v1/nodes?region=eu-west&limit=2");
+        using var page = await fx.Admin.GetAsync("/v1/nodes?region=eu-west&limit=2");
         var next = NodeApiTests.NextLink(page);
         Assert.NotNull(next);
         Assert.Contains("region=eu-west", next, StringComparison.Ordinal);
-        var second = await fx.Client.GetFromJsonAsync<System.Text.Json.JsonElement[]>(next);
+        var second = await fx.Admin.GetFromJsonAsync<System.Text.Json.JsonElement[]>(next);
         Assert.Equal(["list-04", "list-06"], second!.Select(n => n.GetProperty("id").GetString()));
 
-        var pending = await fx.Client.GetFromJsonAsync<System.Text.Json.JsonElement[]>("/v1/nodes?status=pending");
+        var pending = await fx.Admin.GetFromJsonAsync<System.Text.Json.JsonElement[]>("/v1/nodes?status=pending");
         Assert.All(pending!, n => Assert.Equal("pending", n.GetProperty("status").GetString()));
         Assert.Contains(pending!, n => n.GetProperty("id").GetString() == "list-06");
     }
@@ -108,7 +108,7 @@ public sealed class ListingTests(ApiFixture fx) : IClassFixture<ApiFixture>, IAs
     [InlineData("region=a%20b", "region")]
     public async Task Bad_query_parameters_are_400_naming_the_parameter(string query, string field)
     {
-        using var response = await fx.Client.GetAsync("/v1/nodes?" + query);
+        using var response = await fx.Admin.GetAsync("/v1/nodes?" + query);
         var problem = await Json.AssertProblemAsync(response, 400, "invalid-query");
         Assert.True(problem.GetProperty("errors").TryGetProperty(field, out _), problem.ToString());
     }

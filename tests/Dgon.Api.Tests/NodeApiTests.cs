@@ -287,7 +287,7 @@ public sealed class NodeApiTests(ApiFixture fx) : IClassFixture<ApiFixture>
         string? url = "/v1/nodes?limit=1000";
         while (url is not null)
         {
-            using var response = await Api.GetAsync(url);
+            using var response = await fx.Admin.GetAsync(url);
             response.EnsureSuccessStatusCode();
             foreach (var n in (await Json.ReadAsync(response)).EnumerateArray())
             {

@@ -223,7 +223,7 @@ public sealed class NodeTrustTests(ApiFixture fx) : IClassFixture<ApiFixture>
             }
 
             using var response = await Api.SendAsync(request);
-            await Json.AssertProblemAsync(response, 401, "admin-token-required");
+            await Json.AssertProblemAsync(response, 401, bearer is null ? "credential-required" : "invalid-credential");
             Assert.Contains(response.Headers.WwwAuthenticate, h => h.Scheme == "Bearer");
         }
     }

@@ -42,7 +42,7 @@ public sealed partial class SeedAgentTests(ApiFixture fx) : IClassFixture<ApiFix
         Assert.True(ok, agent.Dump());
         Assert.Contains(agent.Output, l => l.StartsWith("Registered. token:", StringComparison.Ordinal));
 
-        var node = (await Json.ReadAsync(await api.Client.GetAsync("/v1/nodes?status=active"))).EnumerateArray()
+        var node = (await Json.ReadAsync(await api.Admin.GetAsync("/v1/nodes?status=active"))).EnumerateArray()
             .Single(n => n.GetProperty("id").GetString() == nodeId);
         Assert.Equal("ap-southeast", node.GetProperty("region").GetString());
         Assert.Equal("residential", node.GetProperty("asn_hint").GetString());

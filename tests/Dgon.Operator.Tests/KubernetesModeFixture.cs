@@ -91,7 +91,7 @@ public sealed class KubernetesModeFixture : IAsyncLifetime
     /// <summary>The node as <c>GET /v1/nodes</c> lists it (served from the PostgreSQL mirror), or null.</summary>
     public async Task<NodeView?> ListedNodeAsync(string nodeId)
     {
-        var text = await Api.Client.GetStringAsync("/v1/nodes");
+        var text = await Api.Admin.GetStringAsync("/v1/nodes");
         return (JsonSerializer.Deserialize(text, DgonJsonContext.Default.ListNodeView) ?? []).SingleOrDefault(n => n.Id == nodeId);
     }
 

@@ -284,7 +284,7 @@ public sealed class KubernetesModeTests(KubernetesModeFixture fx, ITestOutputHel
         var reads = fx.Server.Requests.Count(r => r.Method == "GET" && !r.IsWatch && r.Time >= since
             && (r.Name == node.NodeId || r.Name == "dgonnode-" + node.NodeId));
         Assert.Equal(0, reads);
-        using var doc = JsonDocument.Parse(await fx.Api.Client.GetStringAsync("/v1/summary"));
+        using var doc = JsonDocument.Parse(await fx.Api.Admin.GetStringAsync("/v1/summary"));
         Assert.True(doc.RootElement.GetProperty("active_nodes").GetInt32() >= 1);
     }
 }

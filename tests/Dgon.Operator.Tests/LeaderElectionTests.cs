@@ -120,7 +120,7 @@ public sealed class LeaderElectionTests(ITestOutputHelper output) : IAsyncLifeti
         }
 
         await Eventually.Until(
-            async () => (await api.Client.GetStringAsync("/v1/nodes")).Contains($"\"id\":\"{node.NodeId}\"", StringComparison.Ordinal)
+            async () => (await api.Admin.GetStringAsync("/v1/nodes")).Contains($"\"id\":\"{node.NodeId}\"", StringComparison.Ordinal)
                 && (await _kube.TryGetDgonNodeAsync(KubernetesModeFixture.Namespace, node.NodeId, CancellationToken.None))?.Status?.ObservedGeneration is not null,
             TimeSpan.FromSeconds(30),
             "the new leader reconciled and mirrored the node");
