@@ -7,6 +7,28 @@ namespace Dgon.Dashboard;
 /// <param name="RefreshSeconds">Seconds between two live refreshes of a page (<c>DGON_REFRESH_SECONDS</c>).</param>
 public sealed record DashboardOptions(Uri ApiBase, int RefreshSeconds)
 {
+    /// <summary>
+    /// <c>DGON_OPEN_READS=true</c>: Overview and Nodes work without a login (the v1 dev-open mode; the API must then
+    /// run with <c>DGON_OPEN_READS=true</c> too). Every other page still needs a login; admin pages need role admin.
+    /// </summary>
+    public bool OpenReads { get; init; }
+
+    /// <summary>
+    /// <c>DGON_DASHBOARD_DATA_DIR</c>: where the data protection key ring (which protects the auth cookie and the
+    /// antiforgery tokens) is kept, so sessions survive a restart and replicas sharing it accept each other's cookies.
+    /// Null: an ephemeral in-memory key ring (a warning is logged at start-up; every restart signs everyone out).
+    /// </summary>
+    public string? DataDir { get; init; }
+
+    /// <summary>
+    /// <c>DGON_PUBLIC_API_URL</c>: the API address agents use, shown in the ready-made
+    /// <c>dgon-agent --api … --join-token …</c> command; defaults to <see cref="ApiBase"/> (without the trailing slash).
+    /// </summary>
+    public string PublicApiUrl { get; init; } = "";
+
+    /// <summary>Single sign-on settings, or null when <c>DGON_OIDC_AUTHORITY</c> is not set (then no "Sign in with …" button).</summary>
+    public OidcSettings? Oidc { get; init; }
+
     /// <summary>Address the dashboard listens on when neither <c>ASPNETCORE_URLS</c> nor <c>--urls</c> is given.</summary>
     public const string DefaultUrl = "http://127.0.0.1:3000";
 
@@ -42,9 +64,53 @@ public sealed record DashboardOptions(Uri ApiBase, int RefreshSeconds)
             throw new InvalidOperationException($"DGON_REFRESH_SECONDS must be a whole number of seconds from 1 to 3600, got '{refreshText}'.");
         }
 
-        return new DashboardOptions(apiBase, refresh);
+        var openText = configuration["DGON_OPEN_READS"];
+        var openReads = false;
+        if (!string.IsNullOrWhiteSpace(openText) && !bool.TryParse(openText.Trim(), out openReads))
+        {
+            throw new InvalidOperationException($"DGON_OPEN_READS must be true or false, got '{openText}'.");
+        }
+
+        var publicText = configuration["DGON_PUBLIC_API_URL"];
+        var publicApi = apiBase.AbsoluteUri.TrimEnd('/');
+        if (!string.IsNullOrWhiteSpace(publicText))
+        {
+            if (!Uri.TryCreate(publicText.Trim(), UriKind.Absolute, out var publicUri) || (publicUri.Scheme != Uri.UriSchemeHttp && publicUri.Scheme != Uri.UriSchemeHttps))
+            {
+                throw new InvalidOperationException($"DGON_PUBLIC_API_URL must be an absolute http(s) URL, got '{publicText}'.");
+            }
+
+            publicApi = publicUri.AbsoluteUri.TrimEnd('/');
+        }
+
+        OidcSettings? oidc = null;
+        var authority = configuration["DGON_OIDC_AUTHORITY"];
+        if (!string.IsNullOrWhiteSpace(authority))
+        {
+            var display = configuration["DGON_OIDC_DISPLAY_NAME"];
+            oidc = new OidcSettings(authority.Trim(), configuration["DGON_OIDC_CLIENT_ID"]?.Trim(), string.IsNullOrWhiteSpace(display) ? OidcSettings.DefaultDisplayName : display.Trim());
+        }
+
+        var dataDir = configuration["DGON_DASHBOARD_DATA_DIR"];
+        return new DashboardOptions(apiBase, refresh)
+        {
+            OpenReads = openReads,
+            DataDir = string.IsNullOrWhiteSpace(dataDir) ? null : dataDir.Trim(),
+            PublicApiUrl = publicApi,
+            Oidc = oidc,
+        };
     }
 
     /// <summary>The API base address as shown to people: without the trailing slash.</summary>
     public string ApiBaseDisplay => ApiBase.AbsoluteUri.TrimEnd('/');
+}
+
+/// <summary>Single sign-on settings of the dashboard (issue 12; the OIDC handler itself is wired at <c>/auth/oidc</c>).</summary>
+/// <param name="Authority">The OIDC authority (<c>DGON_OIDC_AUTHORITY</c>).</param>
+/// <param name="ClientId">The client id (<c>DGON_OIDC_CLIENT_ID</c>), or null if not set.</param>
+/// <param name="DisplayName">Button text after "Sign in with" (<c>DGON_OIDC_DISPLAY_NAME</c>, default "single sign-on").</param>
+public sealed record OidcSettings(string Authority, string? ClientId, string DisplayName)
+{
+    /// <summary>Button text when <c>DGON_OIDC_DISPLAY_NAME</c> is not set.</summary>
+    public const string DefaultDisplayName = "single sign-on";
 }

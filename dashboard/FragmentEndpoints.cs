@@ -1,4 +1,5 @@
 using Dgon.Dashboard.Api;
+using Dgon.Dashboard.Auth;
 using Dgon.Dashboard.Components;
 using Microsoft.AspNetCore.Http.HttpResults;
 
@@ -18,10 +19,20 @@ public static class FragmentEndpoints
     /// </summary>
     public static IEndpointRouteBuilder MapFragments(this IEndpointRouteBuilder endpoints)
     {
-        var fragments = endpoints.MapGroup("/fragments").AddEndpointFilter(async (context, next) =>
+        var fragments = endpoints.MapGroup("/fragments").RequireAuthorization(DashboardPolicies.Reads).AddEndpointFilter(async (context, next) =>
         {
             context.HttpContext.Response.Headers.CacheControl = "no-store";
-            return await next(context);
+            var result = await next(context);
+
+            // The API answered 401 (session expired or revoked, or no login where the API needs one): the whole page
+            // goes to /login instead of a swap (SessionBearerHandler has signed the user out).
+            if (context.HttpContext.Items.ContainsKey(SessionBearerHandler.SessionEndedKey))
+            {
+                await DashboardAuthSetup.Redirect(context.HttpContext, "/login?expired=1", StatusCodes.Status401Unauthorized);
+                return Results.Empty;
+            }
+
+            return result;
         });
 
         fragments.MapGet("/summary", async (DgonApiClient api, CancellationToken cancellationToken) =>

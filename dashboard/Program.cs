@@ -1,7 +1,7 @@
 using Dgon.Dashboard;
 using Dgon.Dashboard.Api;
+using Dgon.Dashboard.Auth;
 using Dgon.Dashboard.Components;
-using Microsoft.AspNetCore.DataProtection;
 
 var builder = WebApplication.CreateBuilder(args);
 if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(builder.Configuration["http_ports"]))
@@ -12,18 +12,41 @@ if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(
 var options = DashboardOptions.FromConfiguration(builder.Configuration);
 builder.Services.AddSingleton(options);
 builder.Services.AddSingleton(TimeProvider.System);
+builder.Services.AddTransient<SessionBearerHandler>();
 builder.Services.AddHttpClient<DgonApiClient>(http =>
 {
     http.BaseAddress = options.ApiBase;
     http.Timeout = DgonApiClient.RequestTimeout;
-});
+}).AddHttpMessageHandler<SessionBearerHandler>();
 builder.Services.AddRazorComponents();
-builder.Services.AddDataProtection().UseEphemeralDataProtectionProvider(); // no forms or cookies: nothing to keep
+builder.Services.AddDashboardAuth(options);
+
+// Single sign-on hook (issue 12): when DGON_OIDC_AUTHORITY is set the login page shows "Sign in with …", linking to
+// /auth/oidc. The OpenID Connect handler (authorization-code flow with PKCE, posting the ID token to
+// POST /v1/auth/sessions/oidc) is registered here.
+if (options.Oidc is not null)
+{
+    // The lead wires the OIDC handler and maps /auth/oidc here.
+}
 
 var app = builder.Build();
+if (options.DataDir is null)
+{
+    app.Logger.LogWarning("DGON_DASHBOARD_DATA_DIR is not set: the key ring protecting sign-in cookies is kept in memory only, so every restart signs everyone out and replicas do not accept each other's cookies.");
+}
+
+if (options.OpenReads)
+{
+    app.Logger.LogWarning("DGON_OPEN_READS=true: Overview and Nodes are readable without a login (the API must allow open reads too).");
+}
+
+app.UseSecurityHeaders();
 app.UseStaticFiles();
+app.UseAuthentication();
+app.UseAuthorization();
 app.UseAntiforgery();
-app.MapGet("/healthz", () => Results.Text("ok"));
+app.MapGet("/healthz", () => Results.Text("ok")).AllowAnonymous();
 app.MapFragments();
+app.MapAuthEndpoints();
 app.MapRazorComponents<App>();
 app.Run();

@@ -1,5 +1,7 @@
 using System.Globalization;
+using System.Text;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using System.Text.Json.Serialization.Metadata;
 using Dgon.Domain.Contracts;
 using Microsoft.AspNetCore.WebUtilities;
@@ -84,27 +86,56 @@ public sealed partial class DgonApiClient
         return ApiResult<NodePage>.Success(new NodePage(result.Value, nextCursor));
     }
 
-    private async Task<(ApiResult<T> Result, Uri? Next)> GetAsync<T>(Uri uri, JsonTypeInfo<T> typeInfo, CancellationToken cancellationToken)
+    private Task<(ApiResult<T> Result, Uri? Next)> GetAsync<T>(Uri uri, JsonTypeInfo<T> typeInfo, CancellationToken cancellationToken)
+        where T : class =>
+        SendAsync(HttpMethod.Get, uri, null, typeInfo, cancellationToken);
+
+    /// <summary>
+    /// Sends one request and reads its JSON answer (or none, for <see cref="ApiDone"/>). A 401 is
+    /// <see cref="ApiFailureKind.Unauthorized"/>, a 403 <see cref="ApiFailureKind.Forbidden"/>, other 4xx
+    /// <see cref="ApiFailureKind.BadResponse"/> with the problem body, 5xx and transport trouble
+    /// <see cref="ApiFailureKind.Unreachable"/>.
+    /// </summary>
+    private async Task<(ApiResult<T> Result, Uri? Next)> SendAsync<T>(HttpMethod method, Uri uri, JsonNode? body, JsonTypeInfo<T>? typeInfo, CancellationToken cancellationToken, Action<HttpRequestMessage>? configure = null)
         where T : class
     {
         ApiFailure failure;
         try
         {
-            using var response = await _http.GetAsync(uri, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+            using var request = new HttpRequestMessage(method, uri);
+            if (body is not null)
+            {
+                request.Content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json");
+            }
+
+            configure?.Invoke(request);
+            using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
             var code = (int)response.StatusCode;
             if (response.IsSuccessStatusCode)
             {
+                if (typeInfo is null)
+                {
+                    return (ApiResult<T>.Success((T)(object)ApiDone.Instance), null);
+                }
+
                 var value = await response.Content.ReadFromJsonAsync(typeInfo, cancellationToken);
                 if (value is not null)
                 {
                     return (ApiResult<T>.Success(value), NextLink(response, uri));
                 }
 
-                failure = new ApiFailure(ApiFailureKind.BadResponse, "empty JSON body (null)");
+                failure = new ApiFailure(ApiFailureKind.BadResponse, "empty JSON body (null)") { Status = code };
             }
             else
             {
-                failure = new ApiFailure(code >= 500 ? ApiFailureKind.Unreachable : ApiFailureKind.BadResponse, $"HTTP {code} {response.ReasonPhrase}".TrimEnd());
+                var kind = code switch
+                {
+                    >= 500 => ApiFailureKind.Unreachable,
+                    401 => ApiFailureKind.Unauthorized,
+                    403 => ApiFailureKind.Forbidden,
+                    _ => ApiFailureKind.BadResponse,
+                };
+                failure = new ApiFailure(kind, $"HTTP {code} {response.ReasonPhrase}".TrimEnd()) { Status = code, Problem = await ReadProblemAsync(response, cancellationToken) };
             }
         }
         catch (HttpRequestException ex)
@@ -135,6 +166,24 @@ public sealed partial class DgonApiClient
         }
 
         return (ApiResult<T>.Failed(failure), null);
+    }
+
+    private static async Task<ProblemBody?> ReadProblemAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        var type = response.Content.Headers.ContentType?.MediaType;
+        if (type is null || !type.Contains("json", StringComparison.OrdinalIgnoreCase))
+        {
+            return null;
+        }
+
+        try
+        {
+            return await response.Content.ReadFromJsonAsync(DashboardJsonContext.Default.ProblemBody, cancellationToken);
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
     }
 
     /// <summary>The absolute next-page address: a relative link target is resolved against the request's address (RFC 8288).</summary>

@@ -33,7 +33,7 @@ public sealed partial class DashboardBrowserTests(BrowserFixture browser, ITestO
     public async Task Shows_an_active_node_then_turns_it_offline_without_a_reload()
     {
         var pg = await SharedPostgres.GetAsync();
-        await using var api = await ApiHost.StartAsync(new ApiHostOptions { DatabaseUrl = await pg.CreateDatabaseAsync(), GraceSeconds = 3 });
+        await using var api = await ApiHost.StartAsync(new ApiHostOptions { Environment = ApiEnvironment.OpenReads(), DatabaseUrl = await pg.CreateDatabaseAsync(), GraceSeconds = 3 });
         var node = await TestNode.RegisterAsync(api.Client, NodeId, "ap-southeast");
         using (var first = await node.HeartbeatAsync(ready: true))
         {
@@ -106,7 +106,7 @@ public sealed partial class DashboardBrowserTests(BrowserFixture browser, ITestO
     public async Task Says_when_the_api_is_unreachable_and_recovers_when_it_returns()
     {
         var pg = await SharedPostgres.GetAsync();
-        var options = new ApiHostOptions { DatabaseUrl = await pg.CreateDatabaseAsync(), Port = FreePort.Next() };
+        var options = new ApiHostOptions { Environment = ApiEnvironment.OpenReads(), DatabaseUrl = await pg.CreateDatabaseAsync(), Port = FreePort.Next() };
         ApiHost? api = await ApiHost.StartAsync(options);
         var node = await TestNode.RegisterAsync(api.Client, NodeId, "ap-southeast");
         using (var beat = await node.HeartbeatAsync(ready: true))
@@ -234,7 +234,7 @@ public sealed partial class DashboardBrowserTests(BrowserFixture browser, ITestO
     {
         var pg = await SharedPostgres.GetAsync();
         var databaseUrl = await pg.CreateDatabaseAsync();
-        await using var api = await ApiHost.StartAsync(new ApiHostOptions { DatabaseUrl = databaseUrl });
+        await using var api = await ApiHost.StartAsync(new ApiHostOptions { Environment = ApiEnvironment.OpenReads(), DatabaseUrl = databaseUrl });
         await Fleet.InsertAsync(pg, databaseUrl, 120, api.Client); // pages of 50, 50 and 20
         await using var dashboard = await DashboardHost.StartAsync(api.BaseAddress);
         try
@@ -319,7 +319,7 @@ public sealed partial class DashboardBrowserTests(BrowserFixture browser, ITestO
     {
         var pg = await SharedPostgres.GetAsync();
         var databaseUrl = await pg.CreateDatabaseAsync();
-        await using var api = await ApiHost.StartAsync(new ApiHostOptions { DatabaseUrl = databaseUrl });
+        await using var api = await ApiHost.StartAsync(new ApiHostOptions { Environment = ApiEnvironment.OpenReads(), DatabaseUrl = databaseUrl });
         await Fleet.InsertAsync(pg, databaseUrl, 120, api.Client);
         await using var dashboard = await DashboardHost.StartAsync(api.BaseAddress);
         try

@@ -72,7 +72,7 @@ public sealed partial class DashboardServerTests(ITestOutputHelper output)
     {
         var pg = await SharedPostgres.GetAsync();
         var databaseUrl = await pg.CreateDatabaseAsync();
-        await using var api = await ApiHost.StartAsync(new ApiHostOptions { DatabaseUrl = databaseUrl });
+        await using var api = await ApiHost.StartAsync(new ApiHostOptions { Environment = ApiEnvironment.OpenReads(), DatabaseUrl = databaseUrl });
         await Fleet.InsertAsync(pg, databaseUrl, 120, api.Client);
         await using var proxy = await RecordingProxy.StartAsync(api.BaseAddress);
         await using var dashboard = await DashboardHost.StartAsync(proxy.BaseAddress);
@@ -129,7 +129,7 @@ public sealed partial class DashboardServerTests(ITestOutputHelper output)
         const int count = 120; // pages of 50, 50 and 20
         var pg = await SharedPostgres.GetAsync();
         var databaseUrl = await pg.CreateDatabaseAsync();
-        await using var api = await ApiHost.StartAsync(new ApiHostOptions { DatabaseUrl = databaseUrl });
+        await using var api = await ApiHost.StartAsync(new ApiHostOptions { Environment = ApiEnvironment.OpenReads(), DatabaseUrl = databaseUrl });
         await Fleet.InsertAsync(pg, databaseUrl, count, api.Client);
         await using var dashboard = await DashboardHost.StartAsync(api.BaseAddress);
         try
@@ -163,7 +163,7 @@ public sealed partial class DashboardServerTests(ITestOutputHelper output)
     {
         var pg = await SharedPostgres.GetAsync();
         var databaseUrl = await pg.CreateDatabaseAsync();
-        await using var api = await ApiHost.StartAsync(new ApiHostOptions { DatabaseUrl = databaseUrl });
+        await using var api = await ApiHost.StartAsync(new ApiHostOptions { Environment = ApiEnvironment.OpenReads(), DatabaseUrl = databaseUrl });
         await Fleet.InsertAsync(pg, databaseUrl, 120, api.Client);
         await using var dashboard = await DashboardHost.StartAsync(api.BaseAddress);
         try

@@ -26,8 +26,12 @@ public sealed class DashboardHost : IAsyncDisposable
     /// <summary>The process and its output.</summary>
     public ManagedProcess Process { get; }
 
-    /// <summary>Starts the dashboard against <paramref name="apiBase"/> with a 1 s refresh; waits (≤ 60 s) for <c>/healthz</c>.</summary>
-    public static async Task<DashboardHost> StartAsync(Uri apiBase, int? port = null)
+    /// <summary>
+    /// Starts the dashboard against <paramref name="apiBase"/> with a 1 s refresh; waits (≤ 60 s) for <c>/healthz</c>.
+    /// <paramref name="openReads"/> sets <c>DGON_OPEN_READS</c> (default true: the v1 dev-open mode the pre-issue-12
+    /// tests run in); <paramref name="environment"/> adds or removes (null) variables.
+    /// </summary>
+    public static async Task<DashboardHost> StartAsync(Uri apiBase, int? port = null, bool openReads = true, IDictionary<string, string?>? environment = null)
     {
         var dll = RepoPaths.BuiltAssembly("dashboard", "Dgon.Dashboard");
         var chosen = port ?? FreePort.Next();
@@ -37,7 +41,13 @@ public sealed class DashboardHost : IAsyncDisposable
             ["DGON_REFRESH_SECONDS"] = "1",
             ["ASPNETCORE_ENVIRONMENT"] = "Production",
             ["ASPNETCORE_URLS"] = null,
+            ["DGON_OPEN_READS"] = openReads ? "true" : "false",
         };
+        foreach (var (key, value) in environment ?? new Dictionary<string, string?>())
+        {
+            env[key] = value;
+        }
+
         var process = await ManagedProcess.StartServiceAsync(
             dll,
             ["--urls", $"http://127.0.0.1:{chosen.ToString(CultureInfo.InvariantCulture)}"],
