@@ -88,7 +88,23 @@ public sealed record DashboardOptions(Uri ApiBase, int RefreshSeconds)
         if (!string.IsNullOrWhiteSpace(authority))
         {
             var display = configuration["DGON_OIDC_DISPLAY_NAME"];
-            oidc = new OidcSettings(authority.Trim(), configuration["DGON_OIDC_CLIENT_ID"]?.Trim(), string.IsNullOrWhiteSpace(display) ? OidcSettings.DefaultDisplayName : display.Trim());
+            if (!Uri.TryCreate(authority.Trim(), UriKind.Absolute, out var authorityUri) || (authorityUri.Scheme != Uri.UriSchemeHttps && !(authorityUri.Scheme == Uri.UriSchemeHttp && authorityUri.IsLoopback)))
+            {
+                throw new InvalidOperationException($"DGON_OIDC_AUTHORITY must be an absolute https URL (http only on loopback), got '{authority}'.");
+            }
+
+            var clientId = configuration["DGON_OIDC_CLIENT_ID"]?.Trim();
+            if (string.IsNullOrEmpty(clientId))
+            {
+                throw new InvalidOperationException("DGON_OIDC_CLIENT_ID is required when DGON_OIDC_AUTHORITY is set.");
+            }
+
+            var secret = configuration["DGON_OIDC_CLIENT_SECRET"];
+            oidc = new OidcSettings(authority.Trim(), clientId, string.IsNullOrWhiteSpace(display) ? OidcSettings.DefaultDisplayName : display.Trim())
+            {
+                ClientSecret = string.IsNullOrWhiteSpace(secret) ? null : secret.Trim(),
+                Scopes = (configuration["DGON_OIDC_SCOPES"] ?? "openid email profile").Split(' ', StringSplitOptions.RemoveEmptyEntries),
+            };
         }
 
         var dataDir = configuration["DGON_DASHBOARD_DATA_DIR"];
@@ -113,4 +129,10 @@ public sealed record OidcSettings(string Authority, string? ClientId, string Dis
 {
     /// <summary>Button text when <c>DGON_OIDC_DISPLAY_NAME</c> is not set.</summary>
     public const string DefaultDisplayName = "single sign-on";
+
+    /// <summary>The client secret (<c>DGON_OIDC_CLIENT_SECRET</c>), or null for a public client (PKCE only).</summary>
+    public string? ClientSecret { get; init; }
+
+    /// <summary>Scopes requested (<c>DGON_OIDC_SCOPES</c>, space-separated; default <c>openid email profile</c>; add the one that releases the role claim, e.g. <c>roles</c>).</summary>
+    public IReadOnlyList<string> Scopes { get; init; } = ["openid", "email", "profile"];
 }

@@ -19,14 +19,13 @@ builder.Services.AddHttpClient<DgonApiClient>(http =>
     http.Timeout = DgonApiClient.RequestTimeout;
 }).AddHttpMessageHandler<SessionBearerHandler>();
 builder.Services.AddRazorComponents();
-builder.Services.AddDashboardAuth(options);
+var authentication = builder.Services.AddDashboardAuth(options);
 
-// Single sign-on hook (issue 12): when DGON_OIDC_AUTHORITY is set the login page shows "Sign in with …", linking to
-// /auth/oidc. The OpenID Connect handler (authorization-code flow with PKCE, posting the ID token to
-// POST /v1/auth/sessions/oidc) is registered here.
-if (options.Oidc is not null)
+// Single sign-on (issue 12): when DGON_OIDC_AUTHORITY is set the login page shows "Sign in with …", linking to
+// /auth/oidc, the authorization-code flow with PKCE whose ID token the API trades for a session.
+if (options.Oidc is { } oidc)
 {
-    // The lead wires the OIDC handler and maps /auth/oidc here.
+    authentication.AddDgonOidc(oidc);
 }
 
 var app = builder.Build();
@@ -48,5 +47,10 @@ app.UseAntiforgery();
 app.MapGet("/healthz", () => Results.Text("ok")).AllowAnonymous();
 app.MapFragments();
 app.MapAuthEndpoints();
+if (options.Oidc is not null)
+{
+    app.MapOidcSignIn();
+}
+
 app.MapRazorComponents<App>();
 app.Run();

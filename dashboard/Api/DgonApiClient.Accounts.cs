@@ -30,6 +30,10 @@ public sealed partial class DgonApiClient
     public async Task<ApiResult<ApiSession>> LoginWithAdminTokenAsync(string adminToken, CancellationToken cancellationToken) =>
         (await SendAsync(HttpMethod.Post, Rel("v1/auth/sessions"), new JsonObject { ["admin_token"] = adminToken }, DashboardJsonContext.Default.ApiSession, cancellationToken, r => r.Options.Set(Anonymous, true))).Result;
 
+    /// <summary><c>POST /v1/auth/sessions/oidc</c> <c>{"id_token"}</c> → 201: the API validates the identity provider's ID token itself and starts a session.</summary>
+    public async Task<ApiResult<ApiSession>> LoginWithIdTokenAsync(string idToken, CancellationToken cancellationToken) =>
+        (await SendAsync(HttpMethod.Post, Rel("v1/auth/sessions/oidc"), new JsonObject { ["id_token"] = idToken }, DashboardJsonContext.Default.ApiSession, cancellationToken, r => r.Options.Set(Anonymous, true))).Result;
+
     /// <summary><c>DELETE /v1/auth/sessions/current</c> with <paramref name="sessionToken"/> → 204 (the session is dead everywhere).</summary>
     public async Task<ApiResult<ApiDone>> LogoutAsync(string sessionToken, CancellationToken cancellationToken) =>
         (await SendAsync<ApiDone>(HttpMethod.Delete, Rel("v1/auth/sessions/current"), null, null, cancellationToken, r =>

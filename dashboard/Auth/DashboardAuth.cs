@@ -89,7 +89,8 @@ public static class DashboardAuthSetup
     /// ends with the API session), policies (<see cref="DashboardPolicies"/>; every other endpoint needs a login) and
     /// the data protection key ring (<see cref="DashboardOptions.DataDir"/> or ephemeral).
     /// </summary>
-    public static IServiceCollection AddDashboardAuth(this IServiceCollection services, DashboardOptions options)
+    /// <returns>The authentication builder, for the OpenID Connect scheme (<see cref="OidcSignIn"/>).</returns>
+    public static Microsoft.AspNetCore.Authentication.AuthenticationBuilder AddDashboardAuth(this IServiceCollection services, DashboardOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
         services.AddHttpContextAccessor();
@@ -103,7 +104,7 @@ public static class DashboardAuthSetup
             protection.UseEphemeralDataProtectionProvider();
         }
 
-        services.AddAuthentication(CookieAuthenticationDefaults.AuthenticationScheme).AddCookie(cookie =>
+        var authentication = services.AddAuthentication(CookieAuthenticationDefaults.AuthenticationScheme).AddCookie(cookie =>
         {
             cookie.Cookie.Name = CookieName;
             cookie.Cookie.HttpOnly = true;
@@ -139,7 +140,7 @@ public static class DashboardAuthSetup
             antiforgery.Cookie.SecurePolicy = CookieSecurePolicy.SameAsRequest;
             antiforgery.Cookie.SameSite = SameSiteMode.Strict;
         });
-        return services;
+        return authentication;
     }
 
     /// <summary>
