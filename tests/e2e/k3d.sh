@@ -3,7 +3,8 @@
 #   build the four images → k3d cluster → import images → helm install charts/dgon → helm test →
 #   a join token from the admin API (admin token from the chart's Secret) →
 #   an agent outside the cluster enrolls with it through the ingress → its DgonNode turns active →
-#   the operator leader's /metrics shows it active and the API's /metrics counts heartbeats → clean up.
+#   the operator leader's /metrics shows it active and the API's /metrics (its management port) counts heartbeats →
+#   clean up.
 #
 # Without a Docker engine (no docker CLI, or `docker info` fails) it prints "skipped: no Docker engine (…)" and
 # exits 0 before creating anything (REQUIRE_DOCKER=1 turns that into a failure). With Docker present, a missing
@@ -40,6 +41,7 @@ readonly FULLNAME=dgon # the release name contains the chart name, so the chart 
 readonly REGISTRY=dgon.local
 readonly TAG=e2e
 readonly NODE_ID=e2e-node-1
+readonly API_METRICS_PORT=9090 # the chart's api.managementPort: the API serves /metrics there only (404 on 8001)
 readonly COMPONENTS=(api operator dashboard agent)
 readonly IN_CLUSTER=(api operator dashboard) # the agent image runs on the host, outside the cluster
 AGENT_CONTAINER="${CLUSTER_NAME}-agent"
@@ -246,10 +248,19 @@ info "admin token read (${#admin_token} characters)"
 ingress_status() {
   curl -s -o /dev/null -w '%{http_code}' --max-time 5 -H "Host: ${INGRESS_HOST}" "http://127.0.0.1:${HOST_PORT}$1" || true
 }
-ingress_routes_api() { [ "$(ingress_status /v1/summary)" = 200 ]; }
+# The same with the admin token: reads need a credential since accounts (issue 12). As for the join token below, the
+# Authorization header goes to curl as a config on stdin (printf is a builtin), so the token is on no command line.
+ingress_status_as_admin() {
+  printf 'header = "Authorization: Bearer %s"\n' "$admin_token" \
+    | curl -s -o /dev/null -w '%{http_code}' --max-time 5 --config - -H "Host: ${INGRESS_HOST}" "http://127.0.0.1:${HOST_PORT}$1" || true
+}
+ingress_routes_api() { [ "$(ingress_status_as_admin /v1/summary)" = 200 ]; }
 step "Waiting for the ingress to route http://${INGRESS_HOST}:${HOST_PORT}/v1 to the API (Traefik starts after the cluster)"
-wait_for "GET /v1/summary through the ingress to answer 200" ingress_routes_api
-info "GET /v1/summary through the ingress: 200"
+wait_for "GET /v1/summary with the admin token through the ingress to answer 200" ingress_routes_api
+info "GET /v1/summary with the admin token through the ingress: 200"
+anonymous_status="$(ingress_status /v1/summary)"
+[ "$anonymous_status" = 401 ] || fail "GET /v1/summary without a credential through the ingress answered ${anonymous_status:-nothing} instead of 401"
+info "GET /v1/summary without a credential through the ingress: 401 (reads need a credential)"
 metrics_status="$(ingress_status /metrics)"
 [ "$metrics_status" != 200 ] || fail "/metrics is reachable through the public ingress (only /v1 should be routed)"
 info "GET /metrics through the ingress: ${metrics_status} (not exposed, as intended)"
@@ -368,7 +379,7 @@ info "${operator_pod} (leader): ${operator_line}"
 api_counts_heartbeats() {
   local pod
   for pod in $(service_pods "${FULLNAME}-api"); do
-    api_line="$(pod_metrics "$pod" 8001 | grep -E '^dgon_heartbeats_total(\{| )' || true)"
+    api_line="$(pod_metrics "$pod" "$API_METRICS_PORT" | grep -E '^dgon_heartbeats_total(\{| )' || true)"
     if [ -n "$api_line" ]; then
       api_pod="$pod"
       return 0
@@ -376,7 +387,7 @@ api_counts_heartbeats() {
   done
   return 1
 }
-step "Checking the API's /metrics for dgon_heartbeats_total"
+step "Checking the API's /metrics (management port ${API_METRICS_PORT}) for dgon_heartbeats_total"
 api_pod=""
 api_line=""
 wait_for "an API replica to export dgon_heartbeats_total" api_counts_heartbeats

@@ -289,6 +289,114 @@ writes. Existing Secret: its value as seen at install/upgrade time (lookup; empt
       key: {{ include "dgon.admin.secretKey" . }}
 {{- end -}}
 
+{{/* ---------- Management port (/metrics of the API) ---------- */}}
+
+{{/* The API's management port (api.managementPort), or "" when it is off (null or 0). */}}
+{{- define "dgon.api.managementPort" -}}
+{{- $port := .Values.api.managementPort -}}
+{{- if and (not (kindIs "invalid" $port)) (gt (int $port) 0) -}}
+{{- int $port -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Container port of the API's /metrics: the management port when on, else 8001. */}}
+{{- define "dgon.api.metricsPort" -}}
+{{- include "dgon.api.managementPort" . | default "8001" -}}
+{{- end -}}
+
+{{/* ---------- Accounts (issue 12) and OIDC ---------- */}}
+
+{{/* env entries of the API's account settings (accounts.*, api.rateLimits.login/signup). */}}
+{{- define "dgon.accounts.apiEnv" -}}
+{{- $a := .Values.accounts -}}
+- name: DGON_OPEN_READS
+  value: {{ $a.openReads | toString | quote }}
+- name: DGON_SIGNUP
+  value: {{ $a.signup.enabled | toString | quote }}
+- name: DGON_SIGNUP_ROLE
+  value: {{ $a.signup.role | quote }}
+- name: DGON_SESSION_HOURS
+  value: {{ $a.sessionHours | toString | quote }}
+- name: DGON_AUTO_BAN_FAILURES
+  value: {{ $a.autoBan.failures | int | toString | quote }}
+- name: DGON_AUTO_BAN_WINDOW_SECONDS
+  value: {{ $a.autoBan.windowSeconds | int | toString | quote }}
+- name: DGON_AUTO_BAN_SECONDS
+  value: {{ $a.autoBan.banSeconds | int | toString | quote }}
+- name: DGON_RATE_LIMIT_LOGIN
+  value: {{ .Values.api.rateLimits.login | quote }}
+- name: DGON_RATE_LIMIT_SIGNUP
+  value: {{ .Values.api.rateLimits.signup | quote }}
+{{- end -}}
+
+{{/* "true" when single sign-on is configured (oidc.authority set). */}}
+{{- define "dgon.oidc.enabled" -}}
+{{- if .Values.oidc.authority -}}
+true
+{{- end -}}
+{{- end -}}
+
+{{/* Name of the Secret the chart writes oidc.clientSecret into: "<fullname>-oidc". */}}
+{{- define "dgon.oidc.generatedSecretName" -}}
+{{- printf "%s-oidc" (include "dgon.fullname" .) -}}
+{{- end -}}
+
+{{/* Secret and key of the client secret: oidc.existingSecret, else the generated one when oidc.clientSecret is set, else "". */}}
+{{- define "dgon.oidc.secretName" -}}
+{{- if .Values.oidc.existingSecret -}}
+{{- .Values.oidc.existingSecret -}}
+{{- else if .Values.oidc.clientSecret -}}
+{{- include "dgon.oidc.generatedSecretName" . -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "dgon.oidc.secretKey" -}}
+{{- ternary .Values.oidc.existingSecretKey "client-secret" (ne .Values.oidc.existingSecret "") -}}
+{{- end -}}
+
+{{/* env entries DGON_OIDC_* that the API and the dashboard share (no client secret), when oidc.authority is set. */}}
+{{- define "dgon.oidc.env" -}}
+{{- if include "dgon.oidc.enabled" . -}}
+{{- $o := .Values.oidc -}}
+- name: DGON_OIDC_AUTHORITY
+  value: {{ $o.authority | quote }}
+- name: DGON_OIDC_CLIENT_ID
+  value: {{ $o.clientId | quote }}
+- name: DGON_OIDC_ROLE_CLAIM
+  value: {{ $o.roleClaim | quote }}
+- name: DGON_OIDC_ADMIN_VALUES
+  value: {{ join "," $o.adminValues | quote }}
+- name: DGON_OIDC_OPERATOR_VALUES
+  value: {{ join "," $o.operatorValues | quote }}
+- name: DGON_OIDC_DISPLAY_NAME
+  value: {{ $o.displayName | quote }}
+{{- end -}}
+{{- end -}}
+
+{{/* env entry DGON_OIDC_CLIENT_SECRET of the dashboard, from the Secret (nothing when there is no client secret). */}}
+{{- define "dgon.oidc.secretEnv" -}}
+{{- if and (include "dgon.oidc.enabled" .) (include "dgon.oidc.secretName" .) -}}
+- name: DGON_OIDC_CLIENT_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "dgon.oidc.secretName" . }}
+      key: {{ include "dgon.oidc.secretKey" . }}
+{{- end -}}
+{{- end -}}
+
+{{/*
+checksum/oidc-client-secret pod annotation of the dashboard: rolls it when the client secret changes. Inline: the
+value the chart writes. Existing Secret: its value as seen at install/upgrade time (lookup; empty offline).
+*/}}
+{{- define "dgon.oidc.checksum" -}}
+{{- if .Values.oidc.existingSecret -}}
+{{- $secret := lookup "v1" "Secret" .Release.Namespace .Values.oidc.existingSecret -}}
+{{- printf "%s/%s/%s" .Values.oidc.existingSecret .Values.oidc.existingSecretKey (dig "data" .Values.oidc.existingSecretKey "" $secret) | sha256sum -}}
+{{- else -}}
+{{- printf "%s/client-secret/%s" (include "dgon.oidc.generatedSecretName" .) .Values.oidc.clientSecret | sha256sum -}}
+{{- end -}}
+{{- end -}}
+
 {{/* "true" when the API ingress is rendered with TLS (agents reach the API over https): HSTS applies. */}}
 {{- define "dgon.api.tlsIngress" -}}
 {{- if and .Values.ingress.api.enabled .Values.ingress.api.tls.enabled -}}
@@ -332,6 +440,16 @@ http://localhost:3000
 {{- $api := .Values.ingress.api -}}
 {{- if and $api.enabled (not $api.tls.enabled) (not $api.allowInsecureHttp) -}}
 {{- fail "ingress.api.enabled is true but ingress.api.tls.enabled is false: registration returns each node's token in the response, so over plain HTTP anyone on the path can read it. Turn TLS on (ingress.api.tls.enabled=true and a TLS Secret in ingress.api.tls.secretName, filled by cert-manager or created with kubectl create secret tls), disable the ingress (ingress.api.enabled=false), or, where the HTTP hop cannot be observed (a local test cluster, TLS terminated in front of the ingress controller), set ingress.api.allowInsecureHttp=true" -}}
+{{- end -}}
+{{- $o := .Values.oidc -}}
+{{- if and $o.authority (not $o.clientId) -}}
+{{- fail "oidc.authority is set but oidc.clientId is empty: give the client id the dashboard is registered with at the identity provider (the ID token's audience)" -}}
+{{- end -}}
+{{- if and $o.existingSecret $o.clientSecret -}}
+{{- fail "oidc.existingSecret and oidc.clientSecret are both set: keep the client secret in one place (preferably the existing Secret) and leave the other empty" -}}
+{{- end -}}
+{{- if and .Values.dashboard.enabled (gt (int .Values.dashboard.replicas) 1) (not .Values.dashboard.dataDir.existingClaim) -}}
+{{- fail (printf "dashboard.replicas is %v but dashboard.dataDir.existingClaim is empty: each replica would keep its own data-protection key ring in an emptyDir, so a sign-in cookie made by one replica is refused by the others. Create a ReadWriteMany PersistentVolumeClaim and set dashboard.dataDir.existingClaim to its name, or run one replica" .Values.dashboard.replicas) -}}
 {{- end -}}
 {{- range $component := list "api" "dashboard" -}}
 {{- $ing := index $.Values.ingress $component -}}

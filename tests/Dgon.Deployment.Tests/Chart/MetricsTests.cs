@@ -3,33 +3,59 @@ using static Dgon.Deployment.Tests.Chart.RenderedChart;
 
 namespace Dgon.Deployment.Tests.Chart;
 
-/// <summary>Prometheus scraping: a ServiceMonitor when the Prometheus Operator is there, else pod annotations.</summary>
+/// <summary>
+/// Prometheus scraping: ServiceMonitors when the Prometheus Operator is there, else pod annotations; the API's
+/// /metrics is on its management port (api.managementPort, 9090) unless that is off.
+/// </summary>
 public sealed class MetricsTests
 {
     private const string ServiceMonitorApi = "monitoring.coreos.com/v1/ServiceMonitor";
 
     [Fact]
-    public void Service_monitor_scrapes_api_and_operator_when_the_cluster_serves_the_kind()
+    public void Service_monitors_scrape_the_api_management_port_and_the_operator_http_port()
     {
         var chart = Helm.Template("--api-versions", ServiceMonitorApi);
 
-        var monitor = Assert.Single(chart.OfKind("ServiceMonitor"));
-        Assert.Equal("monitoring.coreos.com/v1", Str(monitor["apiVersion"]));
-        var endpoint = Assert.Single(monitor["spec"]!["endpoints"]!.AsArray())!;
-        Assert.Equal("http", Str(endpoint["port"]));
-        Assert.Equal("/metrics", Str(endpoint["path"]));
-        Assert.Equal("30s", Str(endpoint["interval"]));
-        Assert.Equal([Helm.Namespace], monitor["spec"]!["namespaceSelector"]!["matchNames"]!.AsArray().Select(Str));
+        var monitors = chart.OfKind("ServiceMonitor").ToList();
+        Assert.Equal([Names.Api, Names.Operator], monitors.Select(Name).Order());
+        foreach (var (monitorName, port) in new[] { (Names.Api, "metrics"), (Names.Operator, "http") })
+        {
+            var monitor = chart.Get("ServiceMonitor", monitorName);
+            Assert.Equal("monitoring.coreos.com/v1", Str(monitor["apiVersion"]));
+            var endpoint = Assert.Single(monitor["spec"]!["endpoints"]!.AsArray())!;
+            Assert.Equal(port, Str(endpoint["port"]));
+            Assert.Equal("/metrics", Str(endpoint["path"]));
+            Assert.Equal("30s", Str(endpoint["interval"]));
+            Assert.Equal([Helm.Namespace], monitor["spec"]!["namespaceSelector"]!["matchNames"]!.AsArray().Select(Str));
 
-        // The selector picks exactly the api and operator Services of this release.
-        var selected = chart.OfKind("Service").Where(s => Selects(monitor, s)).Select(Name).Order();
-        Assert.Equal([Names.Api, Names.Operator], selected);
+            // Each selects exactly its own Service of this release, and that Service has the named port.
+            var service = Assert.Single(chart.OfKind("Service"), s => Selects(monitor, s));
+            Assert.Equal(monitorName, Name(service));
+            Assert.Contains(service["spec"]!["ports"]!.AsArray(), p => Str(p!["name"]) == port);
+        }
+
+        // The api Service's "metrics" port is the container's management port, 9090.
+        var apiPort = chart.Get("Service", Names.Api)["spec"]!["ports"]!.AsArray().Single(p => Str(p!["name"]) == "metrics")!;
+        Assert.Equal(9090, apiPort["port"]!.GetValue<long>());
+        Assert.Equal("metrics", Str(apiPort["targetPort"]));
 
         foreach (var name in new[] { Names.Api, Names.Operator, Names.Dashboard })
         {
             var annotations = PodTemplateMetadata(chart.Get("Deployment", name))["annotations"]?.AsObject() ?? [];
             Assert.DoesNotContain(annotations, a => a.Key.StartsWith("prometheus.io/", StringComparison.Ordinal));
         }
+    }
+
+    [Theory]
+    [InlineData("--set", "api.managementPort=null")]
+    [InlineData("--set", "api.managementPort=0")]
+    public void Without_a_management_port_the_api_service_monitor_scrapes_http(params string[] args)
+    {
+        var chart = Helm.Template(["--api-versions", ServiceMonitorApi, .. args]);
+
+        var endpoint = Assert.Single(chart.Get("ServiceMonitor", Names.Api)["spec"]!["endpoints"]!.AsArray())!;
+        Assert.Equal("http", Str(endpoint["port"]));
+        Assert.Equal(["http"], chart.Get("Service", Names.Api)["spec"]!["ports"]!.AsArray().Select(p => Str(p!["name"])));
     }
 
     [Fact]
@@ -39,8 +65,8 @@ public sealed class MetricsTests
         // `--api-versions monitoring.coreos.com/v1` (Argo CD, offline renders), not always the kind string.
         var chart = Helm.Template("--api-versions", "monitoring.coreos.com/v1");
 
-        var monitor = Assert.Single(chart.OfKind("ServiceMonitor"));
-        Assert.Equal("monitoring.coreos.com/v1", Str(monitor["apiVersion"]));
+        Assert.Equal([Names.Api, Names.Operator], chart.OfKind("ServiceMonitor").Select(Name).Order());
+        Assert.All(chart.OfKind("ServiceMonitor"), m => Assert.Equal("monitoring.coreos.com/v1", Str(m["apiVersion"])));
         var annotations = PodTemplateMetadata(chart.Get("Deployment", Names.Api))["annotations"]!.AsObject();
         Assert.DoesNotContain(annotations, a => a.Key.StartsWith("prometheus.io/", StringComparison.Ordinal));
 
@@ -51,20 +77,23 @@ public sealed class MetricsTests
     [Fact]
     public void Service_monitor_takes_extra_labels_for_the_prometheus_selector()
     {
-        var monitor = Assert.Single(Helm.Production().OfKind("ServiceMonitor"));
+        var monitors = Helm.Production().OfKind("ServiceMonitor").ToList();
 
-        Assert.Equal("kube-prometheus-stack", Str(monitor["metadata"]!["labels"]!["release"]));
+        Assert.Equal(2, monitors.Count);
+        Assert.All(monitors, m => Assert.Equal("kube-prometheus-stack", Str(m["metadata"]!["labels"]!["release"])));
     }
 
     [Theory]
-    [InlineData("--set", "metrics.serviceMonitor.enabled=true")]
-    [InlineData("--api-versions", ServiceMonitorApi, "--set", "metrics.serviceMonitor.enabled=false")]
-    public void Without_a_service_monitor_api_and_operator_pods_carry_prometheus_annotations(params string[] args)
+    [InlineData("9090", "--set", "metrics.serviceMonitor.enabled=true")]
+    [InlineData("9090", "--api-versions", ServiceMonitorApi, "--set", "metrics.serviceMonitor.enabled=false")]
+    [InlineData("9191", "--set", "api.managementPort=9191")]
+    [InlineData("8001", "--set", "api.managementPort=null")]
+    public void Without_a_service_monitor_api_and_operator_pods_carry_prometheus_annotations(string apiPort, params string[] args)
     {
         var chart = Helm.Template(args);
 
         Assert.Empty(chart.OfKind("ServiceMonitor"));
-        foreach (var (name, port) in new[] { (Names.Api, "8001"), (Names.Operator, "8002") })
+        foreach (var (name, port) in new[] { (Names.Api, apiPort), (Names.Operator, "8002") })
         {
             var annotations = PodTemplateMetadata(chart.Get("Deployment", name))["annotations"]!;
             Assert.Equal("true", Str(annotations["prometheus.io/scrape"]));

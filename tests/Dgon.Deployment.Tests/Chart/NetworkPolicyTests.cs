@@ -70,8 +70,12 @@ public sealed class NetworkPolicyTests
         AssertFlow(chart, true, IngressNginx, api, 8001);
         AssertFlow(chart, true, dashboard, api, 8001);
         AssertFlow(chart, true, test, api, 8001);
-        AssertFlow(chart, true, Prometheus, api, 8001);
+        AssertFlow(chart, true, Prometheus, api, 8001); // as anyone may (api.from: [])
+        AssertFlow(chart, true, Prometheus, api, 9090); // the management port, /metrics
         AssertFlow(chart, true, Prometheus, op, 8002);
+        AssertFlow(chart, false, Internet, api, 9090); // metrics.from: pods only
+        AssertFlow(chart, false, dashboard, api, 9090);
+        AssertFlow(chart, false, test, api, 9090);
 
         // API and operator → DNS, the Kubernetes API server (443 and 6443, any address), the bundled PostgreSQL.
         foreach (var component in new[] { api, op })
@@ -131,7 +135,12 @@ public sealed class NetworkPolicyTests
         AssertFlow(chart, false, OtherPod, api, 8001);
         AssertFlow(chart, true, Pod(chart, "dashboard"), api, 8001);
         AssertFlow(chart, true, Pod(chart, "test"), api, 8001);
-        AssertFlow(chart, true, Prometheus, api, 8001);
+        // Prometheus reaches the API's management port (/metrics) and not its public port; nobody else reaches 9090.
+        AssertFlow(chart, true, Prometheus, api, 9090);
+        AssertFlow(chart, false, Prometheus, api, 8001);
+        AssertFlow(chart, false, IngressNginx, api, 9090);
+        AssertFlow(chart, false, OtherPod, api, 9090);
+        AssertFlow(chart, false, Pod(chart, "dashboard"), api, 9090);
         AssertFlow(chart, true, Prometheus, op, 8002);
         AssertFlow(chart, false, OtherPod, op, 8002);
         foreach (var component in new[] { api, op })

@@ -81,6 +81,39 @@ public sealed class NotesTests
     }
 
     [Fact]
+    public void Notes_say_how_to_sign_in_to_the_dashboard_the_first_time()
+    {
+        var notes = Notes.Render();
+
+        Assert.Contains("Sign in: the first time with the admin token (ADMIN_TOKEN above): choose \"admin token\" on the login page.", notes, StringComparison.Ordinal);
+        Assert.Contains("create accounts under Admin -> Users", notes, StringComparison.Ordinal);
+        Assert.Contains("signs\n   everyone out; set dashboard.dataDir.existingClaim", notes, StringComparison.Ordinal);
+        Assert.DoesNotContain("single sign-on", notes, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("openReads is true", notes, StringComparison.Ordinal);
+        Assert.DoesNotContain("has no login of its own", notes, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Notes_name_the_single_sign_on_button_and_warn_about_open_reads_and_sign_up()
+    {
+        var notes = Notes.Render(
+            "--set", "oidc.authority=https://idp.example.com", "--set", "oidc.clientId=dgon-dashboard", "--set", "oidc.displayName=Example SSO",
+            "--set", "accounts.openReads=true", "--set", "accounts.signup.enabled=true");
+
+        Assert.Contains("Single sign-on: the \"Example SSO\" button signs in through https://idp.example.com", notes, StringComparison.Ordinal);
+        Assert.Contains("dgon-admin = admin, dgon-operator = operator, else viewer", notes, StringComparison.Ordinal);
+        Assert.Contains("WARNING: accounts.openReads is true", notes, StringComparison.Ordinal);
+        Assert.Contains("Self sign-up is ON (accounts.signup.enabled): anyone who reaches the API can create a viewer account.", notes, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Notes_say_where_the_api_metrics_are()
+    {
+        Assert.Contains("The API serves /metrics on its management port 9090 only", Notes.Render(), StringComparison.Ordinal);
+        Assert.DoesNotContain("management port", Notes.Render("--set", "api.managementPort=0"), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Notes_say_when_a_service_monitor_was_asked_for_but_cannot_exist()
     {
         // `helm install --dry-run=client` has no --api-versions, so only the fallback branch can be rendered offline.

@@ -26,6 +26,20 @@ public sealed class SchemaTests
     [InlineData("networkPolicy.api.from[0].ipBlock.cidr=10.0.0.0", "/networkPolicy/api/from/0/ipBlock/cidr")]
     [InlineData("networkPolicy.dashboard.startupProbe=1", "/networkPolicy/dashboard")]
     [InlineData("dashboard.startupProbe.failureThreshold=0", "/dashboard/startupProbe/failureThreshold")]
+    [InlineData("accounts.openReads=yes", "/accounts/openReads")]
+    [InlineData("accounts.signup.role=admin", "/accounts/signup/role")]
+    [InlineData("accounts.sessionHours=0", "/accounts/sessionHours")]
+    [InlineData("accounts.sessionHours=721", "/accounts/sessionHours")]
+    [InlineData("accounts.autoBan.failures=-1", "/accounts/autoBan/failures")]
+    [InlineData("accounts.autoBan.banSeconds=86401", "/accounts/autoBan/banSeconds")]
+    [InlineData("api.rateLimits.login=10", "/api/rateLimits/login")]
+    [InlineData("api.rateLimits.signup=3 per minute", "/api/rateLimits/signup")]
+    [InlineData("oidc.authority=http://idp.example.com", "/oidc/authority")]
+    [InlineData("oidc.authority=https://idp.example.com/?x=1", "/oidc/authority")]
+    [InlineData("oidc.adminValues[0]=a\\,b", "/oidc/adminValues/0")]
+    [InlineData("oidc.existingSecret=Not_A_Name", "/oidc/existingSecret")]
+    [InlineData("dashboard.dataDir.existingClaim=Bad_Claim", "/dashboard/dataDir/existingClaim")]
+    [InlineData("networkPolicy.oidc.ports[0]=0", "/networkPolicy/oidc/ports/0")]
     public void A_wrong_value_fails_and_the_error_names_it(string set, string path)
     {
         var result = Helm.TryTemplate("--set", set);
@@ -52,6 +66,9 @@ public sealed class SchemaTests
     [InlineData("networkPolicy.api.from[0].podselector.matchLabels.app=x", "'podselector'")]
     [InlineData("networkPolicy.dns.to[0].namespaceSelector.matchLabel.a=b", "'matchLabel'")]
     [InlineData("tests.image.sha=abc", "'sha'")]
+    [InlineData("accounts.openreads=true", "'openreads'")]
+    [InlineData("accounts.signup.allowed=true", "'allowed'")]
+    [InlineData("oidc.clientSecretKey=x", "'clientSecretKey'")]
     public void An_unknown_key_fails_and_the_error_names_it(string set, string key)
     {
         var result = Helm.TryTemplate("--set", set);

@@ -5,12 +5,14 @@ namespace Dgon.Deployment.Tests.E2e;
 /// a cluster. Each call is appended to a log ("tool arg arg …"); answers follow the real tools' output formats.
 /// FAKE_FAIL (space-separated) switches on failures: docker-info, helm-install, node-pending, two-leaders,
 /// agent-exited, cluster-exists, admin-secret-missing, join-token-denied (the POST answers 401), join-token-empty
-/// (201 without a token). The fake `docker run` fetches OLLAMA_URL/api/tags the way the agent would and logs
+/// (201 without a token), open-reads (GET /v1/summary answers 200 without a credential too), summary-denied (it
+/// answers 401 even with the admin token). The fake `docker run` fetches OLLAMA_URL/api/tags the way the agent would and logs
 /// the answer, so a test sees that the stub Ollama the script started is reachable at the URL the agent gets.
-/// The fake kubectl serves <see cref="AdminToken"/> from the Secret dgon-admin; the fake curl answers
-/// POST /v1/admin/join-tokens with 201 and <see cref="JoinToken"/> only when its config on stdin (curl --config -)
-/// carries "Authorization: Bearer <see cref="AdminToken"/>", and logs whether it did ("curl config: …") without
-/// the token itself.
+/// The fake kubectl serves <see cref="AdminToken"/> from the Secret dgon-admin, and the API's /metrics on the
+/// management port 9090 only (the 8001 pod proxy answers a 404 error, as the API does); the fake curl answers
+/// GET /v1/summary with 200 and POST /v1/admin/join-tokens with 201 and <see cref="JoinToken"/> only when its config
+/// on stdin (curl --config -) carries "Authorization: Bearer <see cref="AdminToken"/>" (else 401), and logs whether
+/// it did ("curl config: …") without the token itself.
 /// </summary>
 public sealed class FakeTools
 {
@@ -82,17 +84,26 @@ public sealed class FakeTools
               'dgon_node_status{node="e2e-node-1",phase="active",region="e2e",runtime="ollama"} 1' \
               'dgon_node_status{node="e2e-node-1",phase="offline",region="e2e",runtime="ollama"} 0' \
               'dgon_node_status{node="e2e-node-1",phase="pending",region="e2e",runtime="ollama"} 0' ;;
-          *"pods/dgon-api-7c9b-ccccc:8001/proxy/metrics") echo 'dgon_nodes{phase="active"} 1' ;;
-          *"pods/dgon-api-7c9b-ddddd:8001/proxy/metrics") echo 'dgon_heartbeats_total{result="accepted"} 7' ;;
+          *"pods/dgon-api-7c9b-ccccc:9090/proxy/metrics") echo 'dgon_nodes{phase="active"} 1' ;;
+          *"pods/dgon-api-7c9b-ddddd:9090/proxy/metrics") echo 'dgon_heartbeats_total{result="accepted"} 7' ;;
+          *"pods/dgon-api-"*":8001/proxy/metrics") echo 'Error from server (NotFound): the server could not find the requested resource' >&2; exit 1 ;;
           esac ;;
         curl)
           url="${*: -1}"
           config=""
           case " $* " in *" --config - "*) config="$(cat)" ;; esac
+          admin=0
+          [ "$config" = 'header = "Authorization: Bearer @ADMIN_TOKEN@"' ] && admin=1
           case "$url" in
-          */v1/summary) printf 200 ;;
+          */v1/summary)
+            [ "$admin" = 1 ] && echo "curl config: Authorization header with the admin token (summary)" >>"$FAKE_LOG"
+            if { [ "$admin" = 1 ] && ! failing summary-denied; } || failing open-reads; then
+              printf 200
+            else
+              printf 401
+            fi ;;
           */v1/admin/join-tokens)
-            if [ "$config" = 'header = "Authorization: Bearer @ADMIN_TOKEN@"' ]; then
+            if [ "$admin" = 1 ]; then
               echo "curl config: Authorization header with the admin token" >>"$FAKE_LOG"
               authorized=1
             else

@@ -13,6 +13,12 @@ public sealed partial class K3dScriptTests : IDisposable
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(60);
     private const string Cluster = "dgon-e2e-test";
 
+    /// <summary>The ingress check with the admin token: its Authorization header is in curl's config on stdin.</summary>
+    private const string SummaryAsAdmin = "curl -s -o /dev/null -w %{http_code} --max-time 5 --config - -H Host: dgon.localhost http://127.0.0.1:18081/v1/summary";
+
+    /// <summary>The same read without a credential (it must answer 401).</summary>
+    private const string SummaryAnonymous = "curl -s -o /dev/null -w %{http_code} --max-time 5 -H Host: dgon.localhost http://127.0.0.1:18081/v1/summary";
+
     private readonly ScriptRun _run = new();
 
     public void Dispose() => _run.Dispose();
@@ -152,18 +158,23 @@ public sealed partial class K3dScriptTests : IDisposable
         var order = new[]
         {
             "docker build", "k3d cluster create", "k3d image import", "helm install", "helm test",
-            "kubectl get secret dgon-admin ", "curl -s -o /dev/null -w %{http_code} --max-time 5 -H Host: dgon.localhost http://127.0.0.1:18081/v1/summary",
-            "curl -s --max-time 10 --config - ", "docker run", "kubectl get dgonnode e2e-node-1 -n dgon -o jsonpath={.status.phase}",
+            "kubectl get secret dgon-admin ", SummaryAsAdmin, "curl config: Authorization header with the admin token (summary)",
+            SummaryAnonymous, "curl -s --max-time 10 --config - ", "docker run", "kubectl get dgonnode e2e-node-1 -n dgon -o jsonpath={.status.phase}",
             "kubectl get dgonnodes -n dgon -o wide",
             "kubectl get --raw /api/v1/namespaces/dgon/pods/dgon-operator-5d8f-aaaaa:8002/proxy/metrics",
-            "kubectl get --raw /api/v1/namespaces/dgon/pods/dgon-api-7c9b-ccccc:8001/proxy/metrics",
+            "kubectl get --raw /api/v1/namespaces/dgon/pods/dgon-api-7c9b-ccccc:9090/proxy/metrics",
             $"docker rm -f -v {Cluster}-agent", $"k3d cluster delete {Cluster}",
         }.Select(fakes.IndexOf).ToList();
         Assert.DoesNotContain(-1, order);
         Assert.Equal(order.Order(), order);
 
-        // The public ingress answers /v1 and hides /metrics.
-        Assert.Contains("curl -s -o /dev/null -w %{http_code} --max-time 5 -H Host: dgon.localhost http://127.0.0.1:18081/v1/summary", calls);
+        // The public ingress answers /v1 (with the admin token; 401 without a credential) and hides /metrics.
+        Assert.Contains(SummaryAsAdmin, calls);
+        Assert.Contains(SummaryAnonymous, calls);
+        Assert.Contains("GET /v1/summary with the admin token through the ingress: 200", result.Stdout, StringComparison.Ordinal);
+        Assert.Contains("GET /v1/summary without a credential through the ingress: 401 (reads need a credential)", result.Stdout, StringComparison.Ordinal);
+        // The API's /metrics is read on its management port only (the chart's api.managementPort).
+        Assert.DoesNotContain(calls, c => c.StartsWith("kubectl get --raw /api/v1/namespaces/dgon/pods/dgon-api-", StringComparison.Ordinal) && !c.EndsWith(":9090/proxy/metrics", StringComparison.Ordinal));
         Assert.Contains("GET /metrics through the ingress: 404 (not exposed, as intended)", result.Stdout, StringComparison.Ordinal);
         Assert.Contains("dgon-operator-5d8f-bbbbb (leader): dgon_node_status{node=\"e2e-node-1\",phase=\"active\",region=\"e2e\",runtime=\"ollama\"} 1", result.Stdout, StringComparison.Ordinal);
         Assert.Contains("dgon-api-7c9b-ddddd: dgon_heartbeats_total{result=\"accepted\"} 7", result.Stdout, StringComparison.Ordinal);
@@ -296,6 +307,35 @@ public sealed partial class K3dScriptTests : IDisposable
         var kubeconfig = Assert.Single(Directory.GetFiles(_run.TempDir, "kubeconfig", SearchOption.AllDirectories));
         Assert.Contains($"export KUBECONFIG={kubeconfig}", result.Stdout, StringComparison.Ordinal);
         Assert.Contains($"k3d cluster delete {Cluster}", result.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Anonymous_reads_answering_200_through_the_ingress_fail_the_run()
+    {
+        var fakes = Fakes();
+
+        var result = await _run.RunAsync(Env(fakes, fail: "open-reads"), Deadline);
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("FAILED: GET /v1/summary without a credential through the ingress answered 200 instead of 401", result.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain(fakes.Calls, c => c.StartsWith("docker run", StringComparison.Ordinal));
+        Assert.Contains($"k3d cluster delete {Cluster}", fakes.Calls);
+        AssertNoSecretPrinted(result);
+    }
+
+    [Fact]
+    public async Task An_ingress_that_never_accepts_the_admin_token_times_out_without_printing_it()
+    {
+        var fakes = Fakes();
+
+        var result = await _run.RunAsync(Env(fakes, fail: "summary-denied", waitSeconds: 3), Deadline);
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("FAILED: timed out after 3 s waiting for GET /v1/summary with the admin token through the ingress to answer 200", result.Stderr, StringComparison.Ordinal);
+        Assert.Contains(SummaryAsAdmin, fakes.Calls);
+        Assert.DoesNotContain(fakes.Calls, c => c.Contains(FakeTools.AdminToken, StringComparison.Ordinal));
+        Assert.Contains($"k3d cluster delete {Cluster}", fakes.Calls);
+        AssertNoSecretPrinted(result);
     }
 
     private FakeTools Fakes(IEnumerable<string>? tools = null)

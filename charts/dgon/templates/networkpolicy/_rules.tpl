@@ -52,6 +52,23 @@ context unless said otherwise.
 {{- end }}
 {{- end -}}
 
+{{/* Egress to the identity provider (networkPolicy.oidc cidrs and ports, TCP), only while oidc.authority is set. */}}
+{{- define "dgon.networkPolicy.oidcEgress" -}}
+{{- if include "dgon.oidc.enabled" . }}
+{{- $o := .Values.networkPolicy.oidc }}
+- to:
+    {{- range $o.cidrs }}
+    - ipBlock:
+        cidr: {{ . | quote }}
+    {{- end }}
+  ports:
+    {{- range $o.ports }}
+    - protocol: TCP
+      port: {{ . }}
+    {{- end }}
+{{- end }}
+{{- end -}}
+
 {{/* Egress to the API pods on their http port (8001). */}}
 {{- define "dgon.networkPolicy.apiEgress" -}}
 - to:
