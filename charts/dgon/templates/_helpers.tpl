@@ -370,6 +370,8 @@ true
   value: {{ join "," $o.operatorValues | quote }}
 - name: DGON_OIDC_DISPLAY_NAME
   value: {{ $o.displayName | quote }}
+- name: DGON_OIDC_SCOPES
+  value: {{ join " " $o.scopes | quote }}
 {{- end -}}
 {{- end -}}
 
