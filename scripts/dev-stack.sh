@@ -331,7 +331,7 @@ JOIN_TOKEN="$(curl -fsS --max-time 10 "$API_URL/v1/admin/join-tokens" -H "Author
 [ -n "$JOIN_TOKEN" ] || die "could not create a join token at $API_URL/v1/admin/join-tokens (see [api] lines above)"
 
 start dashboard "$(dirname "$DASHBOARD_DLL")" env DGON_API_BASE="$API_URL" ASPNETCORE_URLS="$DASHBOARD_URL" \
-  dotnet "$DASHBOARD_DLL"
+  DGON_DASHBOARD_DATA_DIR="$STATE/dashboard" dotnet "$DASHBOARD_DLL"
 wait_http dashboard "$DASHBOARD_URL/healthz" 120
 
 if [ "$WITH_AGENT" = 1 ]; then
@@ -342,7 +342,9 @@ fi
 cat <<EOF
 [dev-stack] ------------------------------------------------------------
 [dev-stack]  dashboard  $DASHBOARD_URL
-[dev-stack]  api        $API_URL   (e.g. curl $API_URL/v1/nodes)
+[dev-stack]  log in     $DASHBOARD_URL/login → "Sign in with the admin token", paste the contents of .dgon/admin-token;
+[dev-stack]             then Admin → Users creates accounts (admin, operator, viewer) that sign in with e-mail and password
+[dev-stack]  api        $API_URL   (reads need a credential: curl -H "Authorization: Bearer \$(cat .dgon/admin-token)" $API_URL/v1/nodes)
 [dev-stack]  postgres   $DATABASE_URL
 [dev-stack]  agent      $([ "$WITH_AGENT" = 1 ] && echo "$NODE_ID (pending until Ollama answers on ${OLLAMA_URL:-http://127.0.0.1:11434})" || echo "not started (--no-agent)")
 [dev-stack]  admin      .dgon/admin-token   (curl -H "Authorization: Bearer \$(cat .dgon/admin-token)" $API_URL/v1/admin/join-tokens)

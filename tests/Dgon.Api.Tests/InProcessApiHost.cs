@@ -30,7 +30,8 @@ public sealed class InProcessApiHost : IAsyncDisposable
         Options = options;
         Client = new HttpClient { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(30) };
         Admin = new HttpClient { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(30) };
-        Admin.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", ApiHost.AdminToken);
+        var adminToken = options.Environment.TryGetValue("DGON_ADMIN_TOKEN", out var configured) && configured is not null ? configured : ApiHost.AdminToken;
+        Admin.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", adminToken);
     }
 
     /// <summary>The API's base URL, e.g. <c>http://127.0.0.1:41235</c>.</summary>
@@ -40,7 +41,7 @@ public sealed class InProcessApiHost : IAsyncDisposable
     public HttpClient Client { get; }
 
     /// <summary>
-    /// A client that sends the admin token (<see cref="ApiHost.AdminToken"/>) on every request: for node reads, which
+    /// A client that sends the admin token (<see cref="ApiHost.AdminToken"/>, or the <c>DGON_ADMIN_TOKEN</c> the options set) on every request: for node reads, which
     /// need a credential since issue 12, and admin calls. Never use it to register nodes (an admin registration skips
     /// the join token and key proof).
     /// </summary>

@@ -195,6 +195,7 @@ public sealed partial class AuthBrowserTests(BrowserFixture browser, ITestOutput
         await using var dashboard = await DashboardHost.StartAsync(api.BaseAddress, openReads: false, environment: new Dictionary<string, string?>
         {
             ["DGON_OIDC_AUTHORITY"] = "https://id.example.test/realms/dgon",
+            ["DGON_OIDC_CLIENT_ID"] = "dgon-dashboard",
             ["DGON_OIDC_DISPLAY_NAME"] = "Example ID",
         });
         var page = await NewPageAsync();
