@@ -67,9 +67,17 @@ await using (var db = new NpgsqlConnection(pg.ConnectionStringForUrl(databaseUrl
     Say($"inserted {inserted} nodes in {fill.Elapsed.TotalSeconds:0.0} s");
 }
 
-await using var api = await ApiHost.StartAsync(new ApiHostOptions { DatabaseUrl = databaseUrl, GraceSeconds = 86_400 });
+// Open reads (issue 12's development mode) on the API and the dashboard: this measures the Nodes page itself, and a
+// dashboard build from before issue 12 (the "before" side) sends no credential. A signed-in user adds one indexed
+// session lookup per API call, not measured here.
+await using var api = await ApiHost.StartAsync(new ApiHostOptions
+{
+    DatabaseUrl = databaseUrl,
+    GraceSeconds = 86_400,
+    Environment = new Dictionary<string, string?> { ["DGON_OPEN_READS"] = "true" },
+});
 
-using (var summary = JsonDocument.Parse(await api.Client.GetStringAsync(new Uri("/v1/summary", UriKind.Relative))))
+using (var summary = JsonDocument.Parse(await api.Admin.GetStringAsync(new Uri("/v1/summary", UriKind.Relative))))
 {
     Say($"API /v1/summary total_nodes = {summary.RootElement.GetProperty("total_nodes").GetInt32()}");
 }
@@ -85,6 +93,7 @@ await using var dashboard = await ManagedProcess.StartServiceAsync(
         ["DGON_REFRESH_SECONDS"] = refreshSeconds.ToString(CultureInfo.InvariantCulture),
         ["ASPNETCORE_ENVIRONMENT"] = "Production",
         ["ASPNETCORE_URLS"] = null,
+        ["DGON_OPEN_READS"] = "true",
     },
     new Uri(dashboardUrl + "healthz"));
 Say($"dashboard ({label}) {dashboardDll}");
