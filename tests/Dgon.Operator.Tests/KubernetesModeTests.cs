@@ -287,4 +287,83 @@ public sealed class KubernetesModeTests(KubernetesModeFixture fx, ITestOutputHel
         using var doc = JsonDocument.Parse(await fx.Api.Admin.GetStringAsync("/v1/summary"));
         Assert.True(doc.RootElement.GetProperty("active_nodes").GetInt32() >= 1);
     }
+    [Fact]
+    public async Task An_operators_node_is_theirs_in_Kubernetes_mode_and_their_actions_write_the_spec()
+    {
+        // An operator account (issue 12; accounts live in PostgreSQL in both modes).
+        var email = $"op-{Guid.NewGuid():N}@example.test";
+        using (var create = Json(HttpMethod.Post, "/v1/admin/users", ApiHost.AdminToken, $$"""{"email":"{{email}}","password":"correct horse battery staple","role":"operator"}"""))
+        using (var created = await fx.Api.Client.SendAsync(create))
+        {
+            Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        }
+
+        string session;
+        using (var login = Json(HttpMethod.Post, "/v1/auth/sessions", null, $$"""{"email":"{{email}}","password":"correct horse battery staple"}"""))
+        using (var answer = await fx.Api.Client.SendAsync(login))
+        {
+            session = JsonNode.Parse(await answer.Content.ReadAsStringAsync())!["token"]!.GetValue<string>();
+        }
+
+        // Their join token (a Secret with data owner-id) enrolls a node annotated dgon.io/owner.
+        string token, owner;
+        using (var create = Json(HttpMethod.Post, "/v1/admin/join-tokens", session, "{}"))
+        using (var created = await fx.Api.Client.SendAsync(create))
+        {
+            var body = JsonNode.Parse(await created.Content.ReadAsStringAsync())!;
+            token = body["token"]!.GetValue<string>();
+            owner = body["owner_id"]!.GetValue<string>();
+        }
+
+        var node = await TestNode.RegisterAsync(fx.Api.Client, NewNodeId("owned"), joinToken: token);
+        using (var hb = await node.HeartbeatAsync(ready: true))
+        {
+            Assert.Equal(HttpStatusCode.OK, hb.StatusCode);
+        }
+
+        Assert.Equal(owner, (await fx.DgonNodeAsync(node.NodeId))!.Metadata.Annotations!["dgon.io/owner"]);
+        await Wait(async () => (await ReadAsync("/v1/nodes?prefix=" + node.NodeId, session)).Contains($"\"owner_id\":\"{owner}\"", StringComparison.Ordinal), "the operator lists their node");
+        Assert.Contains("\"total_nodes\":1", await ReadAsync("/v1/summary", session), StringComparison.Ordinal);
+
+        // Quarantine through the API: spec.quarantine, then the operator's phase; release clears it; delete removes it.
+        Assert.Equal(HttpStatusCode.NoContent, await ActAsync(HttpMethod.Post, $"/v1/admin/nodes/{node.NodeId}/quarantine", session));
+        Assert.True((await fx.DgonNodeAsync(node.NodeId))!.Spec.Quarantine);
+        await Wait(async () => (await fx.DgonNodeAsync(node.NodeId))?.Status?.Phase == "Quarantined", "quarantined by the operator");
+        Assert.Equal(HttpStatusCode.NoContent, await ActAsync(HttpMethod.Post, $"/v1/admin/nodes/{node.NodeId}/release", session));
+        Assert.False((await fx.DgonNodeAsync(node.NodeId))!.Spec.Quarantine);
+        await WaitUntilHeartbeatAnswers(node, "active", "active again after the release");
+        Assert.Equal(HttpStatusCode.NoContent, await ActAsync(HttpMethod.Delete, $"/v1/admin/nodes/{node.NodeId}", session));
+        await Wait(async () => await fx.DgonNodeAsync(node.NodeId) is null, "the DgonNode is deleted");
+        Assert.Equal(HttpStatusCode.NotFound, await ActAsync(HttpMethod.Delete, $"/v1/admin/nodes/{node.NodeId}", session));
+    }
+
+    private static HttpRequestMessage Json(HttpMethod method, string path, string? bearer, string? body)
+    {
+        var request = new HttpRequestMessage(method, path);
+        if (body is not null)
+        {
+            request.Content = new StringContent(body, System.Text.Encoding.UTF8, "application/json");
+        }
+
+        if (bearer is not null)
+        {
+            request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", bearer);
+        }
+
+        return request;
+    }
+
+    private async Task<string> ReadAsync(string path, string bearer)
+    {
+        using var request = Json(HttpMethod.Get, path, bearer, null);
+        using var response = await fx.Api.Client.SendAsync(request);
+        return await response.Content.ReadAsStringAsync();
+    }
+
+    private async Task<HttpStatusCode> ActAsync(HttpMethod method, string path, string bearer)
+    {
+        using var request = Json(method, path, bearer, null);
+        using var response = await fx.Api.Client.SendAsync(request);
+        return response.StatusCode;
+    }
 }
