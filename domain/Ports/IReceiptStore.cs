@@ -8,7 +8,21 @@ namespace Dgon.Domain.Ports;
 /// <param name="Region">Region.</param>
 /// <param name="ModelId">Model id.</param>
 /// <param name="Payload">The receipt payload, a JSON object, kept whole.</param>
-public sealed record WorkReceipt(string Id, string NodeId, string Region, string ModelId, JsonElement Payload);
+public sealed record WorkReceipt(string Id, string NodeId, string Region, string ModelId, JsonElement Payload)
+{
+    /// <summary>
+    /// The API key whose request the work served (issue 13: receipts the gateway writes), or null for receipts nodes
+    /// post themselves. Not part of the signed receipt; written by the control plane.
+    /// </summary>
+    public string? ApiKeyId { get; init; }
+
+    /// <summary>
+    /// What the control plane found when it checked <c>payload.signature</c> against the node's enrolled key before
+    /// storing: <c>valid</c>, <c>invalid</c> (stored as evidence), or <c>unsigned</c> (no <c>ed25519:</c> signature, e.g.
+    /// the seed agent's sample receipt). Written by the API only.
+    /// </summary>
+    public string SignatureStatus { get; init; } = "unsigned";
+}
 
 /// <summary>Outcome of <see cref="IReceiptStore.AppendAsync"/>.</summary>
 public enum ReceiptAppendResult
