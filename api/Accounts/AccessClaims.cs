@@ -38,6 +38,9 @@ public static class AccessClaims
     /// <summary>Authorization policy: scope <c>nodes:read</c>.</summary>
     public const string NodesReadPolicy = "scope:nodes:read";
 
+    /// <summary>Authorization policy: scope <c>receipts:read</c>.</summary>
+    public const string ReceiptsReadPolicy = "scope:receipts:read";
+
     /// <summary>Authorization policy: a person (session or admin token), not an API key: managing one's own keys, the provider summary.</summary>
     public const string PersonPolicy = "person";
 

@@ -81,6 +81,7 @@ public static partial class ServiceCollectionExtensions
         services.AddAuthorizationBuilder()
             .AddPolicy(AccessClaims.AdminPolicy, policy => policy.RequireAuthenticatedUser().RequireAssertion(c => c.User.HasScope(Scopes.Admin)))
             .AddPolicy(AccessClaims.NodesReadPolicy, policy => policy.RequireAuthenticatedUser().RequireAssertion(c => c.User.HasScope(Scopes.NodesRead)))
+            .AddPolicy(AccessClaims.ReceiptsReadPolicy, policy => policy.RequireAuthenticatedUser().RequireAssertion(c => c.User.HasScope(Scopes.ReceiptsRead)))
             .AddPolicy(AccessClaims.PersonPolicy, policy => policy.RequireAuthenticatedUser().RequireAssertion(c => c.User.CredentialKind() is AccessClaims.SessionCredential or AccessClaims.AdminTokenCredential))
             .AddPolicy(AccessClaims.NodeManagementPolicy, policy => policy.RequireAuthenticatedUser().RequireAssertion(c =>
                 c.User.HasScope(Scopes.Admin) || (c.User.RoleName() == Roles.Operator && c.User.CredentialKind() == AccessClaims.SessionCredential)));
@@ -122,6 +123,7 @@ public static partial class ServiceCollectionExtensions
         services.AddHostedService<Fleet.NodeTableSync>();
         services.AddHostedService<Fleet.WriteBehindFlusher>();
         services.AddScoped<IReceiptStore, PostgresReceiptStore>();
+        services.AddScoped<Receipts.ReceiptVerifier>();
         services.AddScoped<SignedRequestReader>();
         services.AddSingleton<ApiMetrics>();
 

@@ -157,8 +157,11 @@ public sealed record ReceiptRequest
 }
 
 /// <summary><c>POST /v1/receipts</c> 200 body (seed 000): <c>{ ok: true }</c>.</summary>
-/// <param name="Ok">Always true.</param>
-public sealed record ReceiptResponse([property: JsonPropertyName("ok")] bool Ok);
+/// <param name="Ok">Always true (seed 000).</param>
+/// <param name="SignatureStatus">Issue 13: what the API found when it checked <c>payload.signature</c> (<c>valid</c>, <c>invalid</c>, <c>unsigned</c>); omitted when unknown.</param>
+public sealed record ReceiptResponse(
+    [property: JsonPropertyName("ok")] bool Ok,
+    [property: JsonPropertyName("signature_status"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? SignatureStatus = null);
 
 /// <summary>
 /// <c>GET /v1/summary</c> body: seed 000's <c>{ active_nodes, total_nodes }</c> plus a count per phase.

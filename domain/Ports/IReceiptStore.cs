@@ -45,4 +45,52 @@ public interface IReceiptStore
     /// Returns only after the write is durable (acknowledged receipts survive a crash).
     /// </summary>
     Task<ReceiptAppendResult> AppendAsync(WorkReceipt receipt, CancellationToken cancellationToken);
+
+    /// <summary>Receipts newest first (by storage time, then id), filtered (issue 13's receipts explorer).</summary>
+    Task<IReadOnlyList<StoredReceipt>> ListAsync(ReceiptQuery query, CancellationToken cancellationToken);
+
+    /// <summary>Usage from receipts: requests and tokens per API key (<paramref name="byKey"/>) or per node.</summary>
+    /// <param name="byKey">Group by API key (receipts without one are left out), else by node.</param>
+    /// <param name="ownerId">Only keys owned by this user, or nodes owned by them; null for everything.</param>
+    /// <param name="since">Only receipts stored since then, or all.</param>
+    /// <param name="cancellationToken">Cancels the query.</param>
+    Task<IReadOnlyList<UsageRow>> UsageAsync(bool byKey, string? ownerId, DateTimeOffset? since, CancellationToken cancellationToken);
 }
+
+/// <summary>Filter and page of a receipt listing; every filter is optional.</summary>
+/// <param name="Limit">Page size, 1–1000.</param>
+public sealed record ReceiptQuery(int Limit)
+{
+    /// <summary>Only this node's receipts.</summary>
+    public string? NodeId { get; init; }
+
+    /// <summary>Only receipts of this model.</summary>
+    public string? ModelId { get; init; }
+
+    /// <summary>Only receipts of requests made with this API key.</summary>
+    public string? ApiKeyId { get; init; }
+
+    /// <summary>Only receipts stored at or after this time.</summary>
+    public DateTimeOffset? Since { get; init; }
+
+    /// <summary>Only receipts stored before this time.</summary>
+    public DateTimeOffset? Until { get; init; }
+
+    /// <summary>Keyset cursor: only receipts strictly older than (time, id).</summary>
+    public (DateTimeOffset CreatedAt, string Id)? Before { get; init; }
+
+    /// <summary>Only receipts of nodes this user owns (an operator's view).</summary>
+    public string? OwnerId { get; init; }
+}
+
+/// <summary>A stored receipt and when it was stored.</summary>
+/// <param name="Receipt">The receipt, with its API key and signature status.</param>
+/// <param name="CreatedAt">Storage time (UTC).</param>
+public sealed record StoredReceipt(WorkReceipt Receipt, DateTimeOffset CreatedAt);
+
+/// <summary>Usage of one API key or node.</summary>
+/// <param name="Key">API key id or node id.</param>
+/// <param name="Requests">Receipts.</param>
+/// <param name="TokensInput">Sum of payload <c>tokens_input</c>.</param>
+/// <param name="TokensOutput">Sum of payload <c>tokens_output</c>.</param>
+public sealed record UsageRow(string Key, long Requests, long TokensInput, long TokensOutput);
