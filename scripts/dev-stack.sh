@@ -339,6 +339,26 @@ if [ "$WITH_AGENT" = 1 ]; then
     HEARTBEAT_INTERVAL="$HEARTBEAT_INTERVAL" DGON_CONFIG_DIR="$STATE/agent" DGON_JOIN_TOKEN="$JOIN_TOKEN" dotnet "$AGENT_DLL"
 fi
 
+# Issue 13: an API key with scope inference for the gateway (kept in .dgon/api-key, 0600; shown once by the API).
+if [ ! -s "$STATE/api-key" ]; then
+  API_KEY="$(curl -fsS --max-time 10 "$API_URL/v1/admin/api-keys" -H "Authorization: Bearer $DGON_ADMIN_TOKEN" \
+    -H 'Content-Type: application/json' -d '{"name":"dev-stack","scopes":["inference"]}' \
+    | sed -n 's/.*"key":"\(dgk_[0-9a-f]\{12\}_[A-Za-z0-9_-]\{43\}\)".*/\1/p')" || true
+  if [ -n "$API_KEY" ]; then (umask 077 && printf '%s' "$API_KEY" >"$STATE/api-key"); say "created an API key with scope inference into .dgon/api-key (0600)"; fi
+fi
+# The first model the local runtime lists, for the example request (none: the example says so).
+MODEL="$(curl -fsS --max-time 2 "${OLLAMA_URL:-http://127.0.0.1:11434}/api/tags" 2>/dev/null | sed -n 's/^[^[]*\[{"name":"\([^"]*\)".*/\1/p')" || true
+if [ -n "$MODEL" ]; then
+  INFERENCE="[dev-stack]  inference  a completion from the local node through the gateway (once the agent has linked):
+[dev-stack]    curl $API_URL/v1/chat/completions -H \"Authorization: Bearer \$(cat .dgon/api-key)\" -H 'Content-Type: application/json' \\
+[dev-stack]      -d '{\"model\":\"$MODEL\",\"messages\":[{\"role\":\"user\",\"content\":\"Say hello\"}]}'
+[dev-stack]    OpenAI .NET SDK: new ChatClient(\"$MODEL\", new ApiKeyCredential(key), new OpenAIClientOptions { Endpoint = new Uri(\"$API_URL/v1\") })
+[dev-stack]                       .CompleteChat(\"Say hello\")"
+else
+  INFERENCE="[dev-stack]  inference  no runtime answered on ${OLLAMA_URL:-http://127.0.0.1:11434} (start Ollama and pull a model, e.g. ollama pull llama3.2:1b);
+[dev-stack]             then POST $API_URL/v1/chat/completions with Authorization: Bearer \$(cat .dgon/api-key)"
+fi
+
 cat <<EOF
 [dev-stack] ------------------------------------------------------------
 [dev-stack]  dashboard  $DASHBOARD_URL
@@ -349,6 +369,7 @@ cat <<EOF
 [dev-stack]  agent      $([ "$WITH_AGENT" = 1 ] && echo "$NODE_ID (pending until Ollama answers on ${OLLAMA_URL:-http://127.0.0.1:11434})" || echo "not started (--no-agent)")
 [dev-stack]  admin      .dgon/admin-token   (curl -H "Authorization: Bearer \$(cat .dgon/admin-token)" $API_URL/v1/admin/join-tokens)
 [dev-stack]  join token $JOIN_TOKEN   (24 h; enrolls new nodes)
+$INFERENCE
 [dev-stack]  join a Mac (API reachable from it, e.g. ASPNETCORE_URLS=http://0.0.0.0:8001 behind TLS; plain http needs --insecure-http):
 [dev-stack]    DGON_API=https://<this-host> DGON_JOIN_TOKEN=$JOIN_TOKEN NODE_ID=macbook-001 dotnet ~/dgon-agent/Dgon.Agent.dll
 [dev-stack]  logs       .dgon/logs/
