@@ -2,6 +2,7 @@ using Dgon.Api.Accounts;
 using Dgon.Api.Apis;
 using Dgon.Api.Auth;
 using Dgon.Api.Http;
+using Dgon.Api.Inference;
 using Dgon.Api.Lifecycle;
 using Dgon.Api.Kubernetes;
 using Dgon.Api.Observability;
@@ -153,6 +154,7 @@ public static partial class ServiceCollectionExtensions
         }
 
         services.AddPrometheusMetrics("api", typeof(ApiMetrics).Assembly, ApiMetrics.MeterName);
+        services.AddInference(builder.Configuration, options); // issue 13: coordinator link and gateway (api/Inference)
 
         services.ConfigureHttpJsonOptions(json => json.SerializerOptions.TypeInfoResolverChain.Insert(0, DgonJsonContext.Default));
         services.AddProblemDetails(o => o.CustomizeProblemDetails = Problems.Customize);
@@ -303,6 +305,7 @@ public static partial class ServiceCollectionExtensions
         app.MapAdminApi();
         app.MapAuthApi();
         app.MapAccountsAdminApi();
+        app.MapInference();
         return app;
     }
 

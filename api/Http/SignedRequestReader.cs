@@ -99,7 +99,7 @@ public sealed partial class SignedRequestReader(
         var headerCheck = NodeAuth.CheckHeaders(nodeId, ts, signature, clock.GetUtcNow());
         if (headerCheck != NodeAuthResult.Ok)
         {
-            return Reject<T>(address, nodeId, headerCheck);
+            return BodyResult<SignedRequest<T>>.Fail(Reject(address, nodeId, headerCheck));
         }
 
         var raw = await JsonBody.ReadAsync(request, cancellationToken);
@@ -108,21 +108,58 @@ public sealed partial class SignedRequestReader(
             return BodyResult<SignedRequest<T>>.Fail(raw.Error);
         }
 
+        var authenticated = await AuthenticateAsync(request, address, nodeId, ts, signature, raw.Value, rule, cancellationToken);
+        if (authenticated is not null)
+        {
+            return BodyResult<SignedRequest<T>>.Fail(authenticated);
+        }
+
+        var parsed = JsonBody.ParseValid(raw.Value, typeInfo, validate);
+        return parsed.Error is not null
+            ? BodyResult<SignedRequest<T>>.Fail(parsed.Error)
+            : BodyResult<SignedRequest<T>>.Ok(new SignedRequest<T>(nodeId, parsed.Value!));
+    }
+
+    /// <summary>
+    /// Authenticates a signed request without a body (issue 13: the link upgrade, <c>GET /v1/nodes/link</c>): the same
+    /// checks as <see cref="ReadAsync"/> but no Content-Type rule and the MAC over an empty body.
+    /// </summary>
+    /// <param name="request">The HTTP request.</param>
+    /// <param name="rule">Whether the replay rule applies.</param>
+    /// <param name="cancellationToken">Request abort.</param>
+    /// <returns>The authenticated node id, or the problem response (429 or 401).</returns>
+    public async Task<BodyResult<string>> AuthenticateBodylessAsync(HttpRequest request, ReplayRule rule, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var address = NodeRequestLimits.ClientAddress(request.HttpContext);
+        var nodeId = request.Headers[NodeAuth.NodeIdHeader].ToString();
+        var ts = request.Headers[NodeAuth.TimestampHeader].ToString();
+        var signature = request.Headers[NodeAuth.SignatureHeader].ToString();
+        var headerCheck = NodeAuth.CheckHeaders(nodeId, ts, signature, clock.GetUtcNow());
+        var error = headerCheck != NodeAuthResult.Ok
+            ? Reject(address, nodeId, headerCheck)
+            : await AuthenticateAsync(request, address, nodeId, ts, signature, ReadOnlyMemory<byte>.Empty, rule, cancellationToken);
+        return error is null ? BodyResult<string>.Ok(nodeId) : BodyResult<string>.Fail(error);
+    }
+
+    // Credentials, MAC, the node's rate limit and (clocked) the replay rule; null when the request is authentic.
+    private async Task<IResult?> AuthenticateAsync(HttpRequest request, string address, string nodeId, string ts, string signature, ReadOnlyMemory<byte> body, ReplayRule rule, CancellationToken cancellationToken)
+    {
         var credentials = ContractValidator.IsValidNodeId(nodeId) ? await registry.GetCredentialsAsync(nodeId, cancellationToken) : null;
         if (credentials is null || (credentials.Tokens.Count == 0 && !credentials.SecretUnreadable))
         {
-            return Reject<T>(address, nodeId, NodeAuthResult.UnknownNode);
+            return Reject(address, nodeId, NodeAuthResult.UnknownNode);
         }
 
         if (credentials.SecretUnreadable)
         {
-            return Reject<T>(address, nodeId, NodeAuthResult.SecretUnreadable);
+            return Reject(address, nodeId, NodeAuthResult.SecretUnreadable);
         }
 
         var verified = NodeAuthResult.BadSignature;
         foreach (var token in credentials.Tokens)
         {
-            verified = NodeAuth.Verify(token, request.Method, request.Path.Value ?? "", nodeId, raw.Value, ts, signature, options.Trust.AcceptV1Signatures);
+            verified = NodeAuth.Verify(token, request.Method, request.Path.Value ?? "", nodeId, body.Span, ts, signature, options.Trust.AcceptV1Signatures);
             if (verified == NodeAuthResult.Ok)
             {
                 break;
@@ -131,24 +168,21 @@ public sealed partial class SignedRequestReader(
 
         if (verified != NodeAuthResult.Ok)
         {
-            return Reject<T>(address, nodeId, verified);
+            return Reject(address, nodeId, verified);
         }
 
         if (limits.TryNodeRequest(nodeId) is { } nodeWait)
         {
-            return BodyResult<SignedRequest<T>>.Fail(Problems.RateLimited(nodeWait, $"node '{nodeId}' sends requests faster than its limit"));
+            return Problems.RateLimited(nodeWait, $"node '{nodeId}' sends requests faster than its limit");
         }
 
         if (rule == ReplayRule.Clocked && !await requestClock.TryAdvanceAsync(nodeId, long.Parse(ts, CultureInfo.InvariantCulture), durable: false, cancellationToken))
         {
             await CountReplayAsync(nodeId, cancellationToken);
-            return Reject<T>(address: null, nodeId, NodeAuthResult.Replayed);
+            return Reject(address: null, nodeId, NodeAuthResult.Replayed);
         }
 
-        var parsed = JsonBody.ParseValid(raw.Value, typeInfo, validate);
-        return parsed.Error is not null
-            ? BodyResult<SignedRequest<T>>.Fail(parsed.Error)
-            : BodyResult<SignedRequest<T>>.Ok(new SignedRequest<T>(nodeId, parsed.Value!));
+        return null;
     }
 
     /// <summary>
@@ -207,7 +241,7 @@ public sealed partial class SignedRequestReader(
         }
     }
 
-    private BodyResult<SignedRequest<T>> Reject<T>(string? address, string nodeId, NodeAuthResult reason)
+    private IResult Reject(string? address, string nodeId, NodeAuthResult reason)
     {
         metrics.HmacFailure(reason);
         if (address is not null)
@@ -216,7 +250,7 @@ public sealed partial class SignedRequestReader(
             // machines often share an address (CGNAT) with strangers, who must not be able to lock them out.
             if (limits.IsBlocked(address, out var wait))
             {
-                return BodyResult<SignedRequest<T>>.Fail(Problems.RateLimited(wait, "too many failed authentications from this address"));
+                return Problems.RateLimited(wait, "too many failed authentications from this address");
             }
 
             limits.RecordFailure(address);
@@ -234,7 +268,7 @@ public sealed partial class SignedRequestReader(
             Interlocked.Increment(ref s_suppressed);
         }
 
-        return BodyResult<SignedRequest<T>>.Fail(Problems.Unauthorized(reason));
+        return Problems.Unauthorized(reason);
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Node {NodeId} crossed the replay threshold: {Count} replayed requests since {Since:o}")]
