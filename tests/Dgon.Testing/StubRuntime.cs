@@ -79,8 +79,8 @@ public sealed class StubRuntime : IAsyncDisposable
     private static readonly byte[] EventEnd = "\n\n"u8.ToArray();
     private static readonly byte[] Done = "data: [DONE]\n\n"u8.ToArray();
 
-    /// <summary>How long a stream failing mid-way (<see cref="StubModel.FailAfterChunks"/>) waits after its last chunk before the connection is reset (100 ms).</summary>
-    public static readonly TimeSpan DropGrace = TimeSpan.FromMilliseconds(100);
+    /// <summary>How long a stream failing mid-way (<see cref="StubModel.FailAfterChunks"/>) waits after its last chunk before the connection is reset (1 s: an RST discards what the client has not read yet, so a loaded client needs time to read the chunks first).</summary>
+    public static readonly TimeSpan DropGrace = TimeSpan.FromSeconds(1);
 
     private readonly WebApplication _app;
     private readonly ConcurrentDictionary<string, StubModel> _models = new(StringComparer.Ordinal);
