@@ -239,7 +239,7 @@ public sealed class CoordinatorLink
             socket.Options.SetRequestHeader(name, value);
         }
 
-        using var session = CancellationTokenSource.CreateLinkedTokenSource(stop);
+        using var session = new CancellationTokenSource(); // not linked to stop: a stop drains the session first
         using (var handshake = CancellationTokenSource.CreateLinkedTokenSource(stop))
         {
             handshake.CancelAfter(HandshakeTimeout);
