@@ -67,6 +67,10 @@ public sealed class AgentCommandLine
             _statusConfigDir, _statusNodeId,
         };
         Root.Add(Status);
+
+        // placeholders so that parsing knows both commands are runnable (RunAsync sets the real actions)
+        Root.SetAction(_ => 0);
+        Status.SetAction(_ => 0);
     }
 
     /// <summary>The <c>status</c> subcommand.</summary>
