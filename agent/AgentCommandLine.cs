@@ -48,6 +48,10 @@ public sealed class AgentCommandLine
     private readonly Option<string?> _asnHint = new("--asn-hint") { Description = "Network hint sent at registration [env ASN_HINT]", HelpName = "text" };
     private readonly Option<string?> _wallet = new("--wallet-address") { Description = "Payout wallet address sent at registration [env WALLET_ADDRESS]", HelpName = "address" };
     private readonly Option<string?> _green = new("--green-energy") { Description = "Declare green energy: true|false [env GREEN_ENERGY]", HelpName = "bool" };
+    private readonly Option<string?> _maxParallel = new("--max-parallel") { Description = "Dispatched tasks run at once (the manifest's max_parallel), 1-256 [env DGON_MAX_PARALLEL; default 1]", HelpName = "n" };
+    private readonly Option<bool> _noLink = new("--no-link") { Description = "Do not open the coordinator link (no work is dispatched; heartbeats only) [env DGON_LINK=off]" };
+    private readonly Option<string?> _statusConfigDir = new("--config-dir") { Description = "The agent's config directory [env DGON_CONFIG_DIR; default ~/.config/dgon]", HelpName = "dir" };
+    private readonly Option<string?> _statusNodeId = new("--node-id") { Description = "Node id [env NODE_ID; default: derived from the host name]", HelpName = "id" };
     private readonly Option<string?> _logLevel = new("--log-level") { Description = "Trace|Debug|Information|Warning|Error [env LOG_LEVEL; default Information]", HelpName = "level" };
 
     /// <summary>Builds the command tree.</summary>
@@ -56,9 +60,21 @@ public sealed class AgentCommandLine
         Root = new RootCommand("DGON node agent: registers this machine as a node, checks the local runtime and posts signed heartbeats.")
         {
             _api, _nodeId, _region, _runtime, _ollamaUrl, _interval, _configDir, _joinToken, _tokenMaxAge, _insecureHttp,
-            _sampleReceipt, _asnHint, _wallet, _green, _logLevel,
+            _sampleReceipt, _asnHint, _wallet, _green, _maxParallel, _noLink, _logLevel,
         };
+        Status = new Command("status", "Print the running agent's state, current work, totals and link health (from its status file, rewritten every second). Exit code 0 when running, 3 when not.")
+        {
+            _statusConfigDir, _statusNodeId,
+        };
+        Root.Add(Status);
+
+        // placeholders so that parsing knows both commands are runnable (RunAsync sets the real actions)
+        Root.SetAction(_ => 0);
+        Status.SetAction(_ => 0);
     }
+
+    /// <summary>The <c>status</c> subcommand.</summary>
+    public Command Status { get; }
 
     /// <summary>The root command (options only; its action is set by <see cref="RunAsync"/>).</summary>
     public RootCommand Root { get; }
@@ -108,6 +124,22 @@ public sealed class AgentCommandLine
             return await run(resolved.Options, ct);
         });
 
+        cli.Status.SetAction(async (result, ct) =>
+        {
+            var (configDir, nodeId, errors) = cli.ResolveStatus(result, environment);
+            if (errors.Count > 0)
+            {
+                foreach (var e in errors)
+                {
+                    await error.WriteLineAsync($"error: {e}");
+                }
+
+                return ConfigurationErrorExitCode;
+            }
+
+            return await Link.StatusCommand.RunAsync(configDir!, nodeId!, output, DateTimeOffset.UtcNow);
+        });
+
         var invocation = new InvocationConfiguration { ProcessTerminationTimeout = null, Output = output, Error = error, EnableDefaultExceptionHandler = false };
         return await parse.InvokeAsync(invocation, cancellationToken);
     }
@@ -121,6 +153,35 @@ public sealed class AgentCommandLine
         return parse.Errors.Count > 0
             ? new AgentOptionsResult(null, [.. parse.Errors.Select(e => e.Message)])
             : cli.Resolve(parse, environment);
+    }
+
+    /// <summary>Resolves the <c>status</c> subcommand's config directory and node id (flag, else variable, else default, as for the agent).</summary>
+    /// <returns>Both, or the errors.</returns>
+    public (string? ConfigDir, string? NodeId, IReadOnlyList<string> Errors) ResolveStatus(ParseResult parse, AgentEnvironment environment)
+    {
+        ArgumentNullException.ThrowIfNull(parse);
+        ArgumentNullException.ThrowIfNull(environment);
+        var errors = new List<string>();
+        string? Pick(Option<string?> flag, string variable) =>
+            parse.GetValue(flag) is { Length: > 0 } f ? f : environment.Variable(variable) is { Length: > 0 } v ? v : null;
+        var nodeId = Pick(_statusNodeId, "NODE_ID") ?? AgentOptions.NodeIdFromHostName(SafeHostName(environment));
+        if (!ContractValidator.IsValidNodeId(nodeId))
+        {
+            errors.Add($"invalid node id '{LogText.Clean(nodeId, 80)}' (--node-id / NODE_ID): a lowercase RFC 1123 label");
+        }
+
+        var configDir = Pick(_statusConfigDir, "DGON_CONFIG_DIR");
+        if (configDir is null && environment.ApplicationData() is { Length: > 0 } appData)
+        {
+            configDir = Path.Combine(appData, "dgon");
+        }
+
+        if (configDir is null)
+        {
+            errors.Add("no per-user config folder is known (HOME unset?): set --config-dir or DGON_CONFIG_DIR");
+        }
+
+        return (configDir, nodeId, errors);
     }
 
     /// <summary>Resolves every option from its flag, else its environment variable, else its default, and validates it.</summary>
@@ -243,6 +304,29 @@ public sealed class AgentCommandLine
             }
         }
 
+        var maxParallel = 1;
+        if (Pick(_maxParallel, "DGON_MAX_PARALLEL") is { } parallelText)
+        {
+            if (!int.TryParse(parallelText.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out maxParallel) || maxParallel < 1 || maxParallel > AgentOptions.MaxMaxParallel)
+            {
+                errors.Add($"invalid max parallel '{LogText.Clean(parallelText, 40)}' (--max-parallel / DGON_MAX_PARALLEL): must be a whole number from 1 to {AgentOptions.MaxMaxParallel}");
+                maxParallel = 1;
+            }
+        }
+
+        var link = !parse.GetValue(_noLink);
+        if (link && environment.Variable("DGON_LINK") is { Length: > 0 } linkText)
+        {
+            if (AgentOptions.ParseBool(linkText) is { } value)
+            {
+                link = value;
+            }
+            else
+            {
+                errors.Add($"invalid value '{LogText.Clean(linkText, 40)}' (DGON_LINK): use on or off");
+            }
+        }
+
         var logLevel = LogLevel.Information;
         if (Pick(_logLevel, "LOG_LEVEL") is { } levelText
             && (!Enum.TryParse(levelText, ignoreCase: true, out logLevel) || !Enum.IsDefined(logLevel)))
@@ -272,6 +356,8 @@ public sealed class AgentCommandLine
                 AsnHint = Pick(_asnHint, "ASN_HINT"),
                 WalletAddress = Pick(_wallet, "WALLET_ADDRESS"),
                 GreenEnergy = green,
+                MaxParallel = maxParallel,
+                Link = link,
                 LogLevel = logLevel,
             },
             []);

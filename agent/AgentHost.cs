@@ -1,4 +1,6 @@
 using System.Net;
+using Dgon.Agent.Link;
+using Dgon.Agent.Manifest;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
 
@@ -25,16 +27,21 @@ public static class AgentHost
         };
         using var ollamaHttp = new HttpClient(ollamaHandler, disposeHandler: false) { Timeout = OllamaProbe.Timeout + TimeSpan.FromSeconds(1) };
 
+        using var runtimeHttp = CreateRuntimeHttpClient();
         var time = TimeProvider.System;
+        var api = new NodeApiClient(apiHttp, options.Api, time);
         var loop = new AgentLoop(
             options,
-            new NodeApiClient(apiHttp, options.Api, time),
+            api,
             new TokenStore(options.ConfigDir),
             new NodeKeyStore(options.ConfigDir),
             new OllamaProbe(ollamaHttp, options.OllamaUrl),
             new HostMetrics(),
             time,
-            loggerFactory.CreateLogger<AgentLoop>());
+            loggerFactory.CreateLogger<AgentLoop>())
+        {
+            Companion = new NodeServices(options, api.Clock, runtimeHttp, ollamaHttp, new SystemProbe(), time, loggerFactory),
+        };
         return await loop.RunAsync(cancellationToken);
     }
 
@@ -61,6 +68,21 @@ public static class AgentHost
         };
         http.DefaultRequestHeaders.UserAgent.ParseAdd("dgon-agent/" + (typeof(AgentHost).Assembly.GetName().Version?.ToString(3) ?? "0"));
         return http;
+    }
+
+    /// <summary>
+    /// The HTTP client for work on the runtime (<c>/v1/chat/completions</c>, issue 13): no overall timeout (each task has
+    /// its own, <c>timeout_seconds</c>), a 5 s connect timeout, no redirects. The caller disposes it.
+    /// </summary>
+    public static HttpClient CreateRuntimeHttpClient()
+    {
+        var handler = new SocketsHttpHandler
+        {
+            PooledConnectionLifetime = TimeSpan.FromMinutes(2),
+            ConnectTimeout = TimeSpan.FromSeconds(5),
+            AllowAutoRedirect = false,
+        };
+        return new HttpClient(handler, disposeHandler: true) { Timeout = Timeout.InfiniteTimeSpan };
     }
 
     /// <summary>Console logging: simple formatter, one line per entry, UTC ISO-8601 timestamps; errors go to stderr.</summary>

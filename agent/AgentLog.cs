@@ -100,6 +100,9 @@ internal static partial class AgentLog
     [LoggerMessage(29, LogLevel.Warning, "Token rotation failed: {Reason}. {Hint} Keeping the current token; next attempt in {RetrySeconds:0} s.")]
     public static partial void TokenRotationFailed(ILogger logger, string reason, string hint, double retrySeconds);
 
+    [LoggerMessage(32, LogLevel.Error, "The coordinator link stopped with an error: {Reason}")]
+    public static partial void CompanionFailed(ILogger logger, string reason);
+
     [LoggerMessage(30, LogLevel.Warning, "The API refused the heartbeat timestamp as replayed ({Problem}); the next tick sends a later one")]
     public static partial void HeartbeatReplayed(ILogger logger, string problem);
 }

@@ -1,3 +1,4 @@
+using Dgon.Agent.Link;
 using Dgon.Domain.Contracts;
 using Dgon.Domain.Nodes;
 using Microsoft.Extensions.Logging;
@@ -121,6 +122,10 @@ public sealed class AgentLoop
         // A key read from disk may be enrolled already: then registering again needs its proof, not the join token.
         _keyMayBeEnrolled = !key.Created;
         LoadStoredToken();
+        using var companionStop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var companion = Companion is { } c
+            ? Task.Run(() => c.RunAsync(key, () => _credentials, companionStop.Token), CancellationToken.None)
+            : Task.CompletedTask;
         var pipeline = RetryPolicy.Create((e, _) => e is not RegistrationRejectedException, int.MaxValue, _time, OnRetry, _random);
         try
         {
@@ -146,6 +151,26 @@ public sealed class AgentLoop
         finally
         {
             await _receipt;
+            await companionStop.CancelAsync();
+            await AwaitCompanionAsync(companion);
+        }
+    }
+
+    /// <summary>
+    /// Runs beside the heartbeats once the key is loaded (issue 13: status file and coordinator link); stopped with the
+    /// loop and awaited before the key is disposed. Null: heartbeats only.
+    /// </summary>
+    public ILoopCompanion? Companion { get; init; }
+
+    private async Task AwaitCompanionAsync(Task companion)
+    {
+        try
+        {
+            await companion;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            AgentLog.CompanionFailed(_logger, e.Message);
         }
     }
 
@@ -157,6 +182,7 @@ public sealed class AgentLoop
             ? await _probe.ProbeAsync(cancellationToken)
             : new OllamaStatus(false, [], $"no readiness probe for runtime {_options.Runtime.ToWire()}");
         ReportRuntime(runtime);
+        Companion?.OnRuntimeProbed(runtime);
         var sample = await _metrics.MeasureAsync(cancellationToken);
         var heartbeat = new HeartbeatRequest { Ready = runtime.Ready, MemUsedGb = sample.MemUsedGb, GpuUtil = sample.GpuUtil };
 

@@ -96,6 +96,18 @@ public sealed record AgentOptions
     /// <summary>Whether plain <c>http://</c> to a non-loopback API host is allowed (DGON_INSECURE_HTTP, <c>--insecure-http</c>); default false.</summary>
     public bool InsecureHttp { get; init; }
 
+    /// <summary>
+    /// Dispatched tasks the node runs at once (DGON_MAX_PARALLEL, <c>--max-parallel</c>; default 1, from 1 to
+    /// <see cref="MaxMaxParallel"/>; issue 13): the manifest's <c>max_parallel</c> and the executor's limit.
+    /// </summary>
+    public int MaxParallel { get; init; } = 1;
+
+    /// <summary>Largest accepted <see cref="MaxParallel"/>: 256.</summary>
+    public const int MaxMaxParallel = 256;
+
+    /// <summary>Whether the coordinator link runs (issue 13); false with <c>--no-link</c> or DGON_LINK=off. Default true.</summary>
+    public bool Link { get; init; } = true;
+
     /// <summary>Minimum log level (LOG_LEVEL); default Information.</summary>
     public LogLevel LogLevel { get; init; } = LogLevel.Information;
 
