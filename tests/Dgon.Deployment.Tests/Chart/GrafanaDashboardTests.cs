@@ -18,6 +18,9 @@ public sealed partial class GrafanaDashboardTests
         "dgon_reconcile_total", "dgon_reconcile_errors_total", "dgon_operator_leader",
         "http_server_request_duration_seconds_bucket", "http_server_request_duration_seconds_sum", "http_server_request_duration_seconds_count",
         "dgon_reconcile_duration_seconds_bucket", "dgon_reconcile_duration_seconds_sum", "dgon_reconcile_duration_seconds_count",
+        // Issue 13: the inference gateway (api/Inference/GatewayMetrics.cs).
+        "dgon_gateway_request_duration_seconds_bucket", "dgon_gateway_request_duration_seconds_count", "dgon_gateway_time_to_first_token_seconds_bucket",
+        "dgon_gateway_tokens_total", "dgon_gateway_in_flight", "dgon_gateway_routing_total", "dgon_gateway_receipts_total",
     ];
 
     private static readonly HashSet<string> PromQlWords =
