@@ -30,6 +30,9 @@ public sealed class StatusFileWriter
         status.Changed += Signal;
     }
 
+    /// <summary>Shortest time between two writes of the file (250 ms): state changes in between are coalesced.</summary>
+    public static readonly TimeSpan MinGap = TimeSpan.FromMilliseconds(250);
+
     /// <summary>The status file of a node: <c>{configDir}/{nodeId}.status.json</c>.</summary>
     public static string PathFor(string configDir, string nodeId) => Path.Combine(Path.GetFullPath(configDir), nodeId + ".status.json");
 
@@ -47,6 +50,9 @@ public sealed class StatusFileWriter
                 try
                 {
                     await _changed.WaitAsync(Period, stop);
+                    // Changes come with every task (READY → EXECUTING → READY): write at most every MinGap, so a busy
+                    // node does not rewrite (and fsync) its status file hundreds of times a second.
+                    await Task.Delay(MinGap, _time, stop);
                 }
                 catch (OperationCanceledException)
                 {

@@ -15,7 +15,7 @@ public sealed record ApiKeyListing(ApiKeyEntity Key, string? OwnerEmail);
 /// writer). Every authenticated request looks its credential up here, so a logout, a revoked key or a changed role
 /// takes effect at once on every replica (no cache to invalidate; one indexed lookup per request).
 /// </summary>
-public sealed class CredentialStore(AccountsDbContext db, TimeProvider clock)
+public sealed class CredentialStore(AccountsDbContext db, Npgsql.NpgsqlDataSource dataSource, TimeProvider clock)
 {
     /// <summary>An API key's last-used time is written at most this often.</summary>
     public static readonly TimeSpan LastUsedResolution = TimeSpan.FromMinutes(1);
@@ -65,31 +65,37 @@ public sealed class CredentialStore(AccountsDbContext db, TimeProvider clock)
     {
         ArgumentNullException.ThrowIfNull(token);
         var now = clock.GetUtcNow().UtcDateTime;
+        // One indexed statement per request on the shared pool (plain Npgsql: this runs on every authenticated call,
+        // the gateway's included), so a revocation on any replica holds from the next request on.
         if (Credentials.IsSessionToken(token))
         {
-            var hash = Credentials.Hash(token);
-            var session = await db.Sessions.AsNoTracking()
-                .Where(s => s.TokenSha256 == hash && s.RevokedAt == null && s.ExpiresAt > now)
-                .Select(s => new
-                {
-                    s.Id,
-                    s.UserId,
-                    User = db.Users.Where(u => u.Id == s.UserId).Select(u => new { u.Email, u.DisplayName }).FirstOrDefault(),
-                    Role = db.UserRoles.Where(r => r.UserId == s.UserId).Select(r => r.RoleId).FirstOrDefault(),
-                })
-                .FirstOrDefaultAsync(cancellationToken);
-            if (session is null)
+            await using var session = dataSource.CreateCommand("""
+                SELECT s.id, s.user_id, u.email, u.display_name, r.role_id
+                FROM user_sessions s
+                LEFT JOIN users u ON u.id = s.user_id
+                LEFT JOIN LATERAL (SELECT role_id FROM user_roles WHERE user_id = s.user_id LIMIT 1) r ON true
+                WHERE s.token_sha256 = $1 AND s.revoked_at IS NULL AND s.expires_at > $2
+                """);
+            session.Parameters.Add(new Npgsql.NpgsqlParameter { Value = Credentials.Hash(token) });
+            session.Parameters.Add(new Npgsql.NpgsqlParameter { Value = now });
+            await using var row = await session.ExecuteReaderAsync(cancellationToken);
+            if (!await row.ReadAsync(cancellationToken))
             {
                 return null;
             }
 
-            if (session.UserId is null)
+            var sessionId = row.GetString(0);
+            if (row.IsDBNull(1))
             {
-                return AccessClaims.Principal(AccessClaims.AdminTokenActor, "admin (token)", Roles.Admin, Scopes.All, AccessClaims.SessionCredential, session.Id, scheme);
+                return AccessClaims.Principal(AccessClaims.AdminTokenActor, "admin (token)", Roles.Admin, Scopes.All, AccessClaims.SessionCredential, sessionId, scheme);
             }
 
-            var role = Roles.IsValid(session.Role) ? session.Role : Roles.Viewer;
-            return AccessClaims.Principal(session.UserId, session.User?.Email ?? session.User?.DisplayName ?? session.UserId, role, Scopes.OfRole(role), AccessClaims.SessionCredential, session.Id, scheme);
+            var userId = row.GetString(1);
+            var email = row.IsDBNull(2) ? null : row.GetString(2);
+            var displayName = row.IsDBNull(3) ? null : row.GetString(3);
+            var storedRole = row.IsDBNull(4) ? null : row.GetString(4);
+            var role = Roles.IsValid(storedRole) ? storedRole : Roles.Viewer;
+            return AccessClaims.Principal(userId, email ?? displayName ?? userId, role, Scopes.OfRole(role), AccessClaims.SessionCredential, sessionId, scheme);
         }
 
         if (!Credentials.TryParseApiKey(token, out var id, out var secret))
@@ -97,35 +103,52 @@ public sealed class CredentialStore(AccountsDbContext db, TimeProvider clock)
             return null;
         }
 
-        var key = await db.ApiKeys.AsNoTracking()
-            .Where(k => k.Id == id)
-            .Select(k => new
+        string secretSha256;
+        string? ownerId, ownerEmail, ownerRole;
+        string[] scopes;
+        DateTime? expiresAt, revokedAt, lastUsedAt;
+        await using (var key = dataSource.CreateCommand("""
+            SELECT k.secret_sha256, k.user_id, k.scopes, k.expires_at, k.revoked_at, k.last_used_at, u.email, r.role_id
+            FROM api_keys k
+            LEFT JOIN users u ON u.id = k.user_id
+            LEFT JOIN LATERAL (SELECT role_id FROM user_roles WHERE user_id = k.user_id LIMIT 1) r ON true
+            WHERE k.id = $1
+            """))
+        {
+            key.Parameters.Add(new Npgsql.NpgsqlParameter { Value = id });
+            await using var row = await key.ExecuteReaderAsync(cancellationToken);
+            if (!await row.ReadAsync(cancellationToken))
             {
-                k.SecretSha256,
-                k.UserId,
-                k.Scopes,
-                k.ExpiresAt,
-                k.RevokedAt,
-                k.LastUsedAt,
-                Email = db.Users.Where(u => u.Id == k.UserId).Select(u => u.Email).FirstOrDefault(),
-                Role = db.UserRoles.Where(r => r.UserId == k.UserId).Select(r => r.RoleId).FirstOrDefault(),
-            })
-            .FirstOrDefaultAsync(cancellationToken);
-        if (key is null || !Credentials.Matches(secret, key.SecretSha256) || key.RevokedAt is not null || key.ExpiresAt <= now)
+                return null;
+            }
+
+            secretSha256 = row.GetString(0);
+            ownerId = row.IsDBNull(1) ? null : row.GetString(1);
+            scopes = row.GetFieldValue<string[]>(2);
+            expiresAt = row.IsDBNull(3) ? null : row.GetDateTime(3);
+            revokedAt = row.IsDBNull(4) ? null : row.GetDateTime(4);
+            lastUsedAt = row.IsDBNull(5) ? null : row.GetDateTime(5);
+            ownerEmail = row.IsDBNull(6) ? null : row.GetString(6);
+            ownerRole = row.IsDBNull(7) ? null : row.GetString(7);
+        }
+
+        if (!Credentials.Matches(secret, secretSha256) || revokedAt is not null || expiresAt <= now)
         {
             return null;
         }
 
-        if (key.LastUsedAt is null || key.LastUsedAt < now - LastUsedResolution)
+        if (lastUsedAt is null || lastUsedAt < now - LastUsedResolution)
         {
-            var stale = now - LastUsedResolution;
-            await db.ApiKeys.Where(k => k.Id == id && (k.LastUsedAt == null || k.LastUsedAt < stale))
-                .ExecuteUpdateAsync(u => u.SetProperty(k => k.LastUsedAt, now), cancellationToken);
+            await using var touch = dataSource.CreateCommand("UPDATE api_keys SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $3)");
+            touch.Parameters.Add(new Npgsql.NpgsqlParameter { Value = id });
+            touch.Parameters.Add(new Npgsql.NpgsqlParameter { Value = now });
+            touch.Parameters.Add(new Npgsql.NpgsqlParameter { Value = now - LastUsedResolution });
+            await touch.ExecuteNonQueryAsync(cancellationToken);
         }
 
-        var ownerRole = key.UserId is null ? Roles.Admin : Roles.IsValid(key.Role) ? key.Role : Roles.Viewer;
-        var actor = key.UserId ?? AccessClaims.AdminTokenActor;
-        return AccessClaims.Principal(actor, key.Email ?? (key.UserId is null ? "admin (token)" : actor), ownerRole, Scopes.Effective(key.Scopes, ownerRole), AccessClaims.ApiKeyCredential, id, scheme);
+        var effectiveRole = ownerId is null ? Roles.Admin : Roles.IsValid(ownerRole) ? ownerRole : Roles.Viewer;
+        var actor = ownerId ?? AccessClaims.AdminTokenActor;
+        return AccessClaims.Principal(actor, ownerEmail ?? (ownerId is null ? "admin (token)" : actor), effectiveRole, Scopes.Effective(scopes, effectiveRole), AccessClaims.ApiKeyCredential, id, scheme);
     }
 
     /// <summary>Creates an API key owned by <paramref name="ownerId"/> (null: the admin token).</summary>

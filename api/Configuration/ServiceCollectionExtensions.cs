@@ -108,7 +108,19 @@ public static partial class ServiceCollectionExtensions
         services.AddHsts(hsts => hsts.MaxAge = TimeSpan.FromDays(365));
 
         // PostgreSQL in both modes: receipts, the request clock, and (standalone) nodes. One data source, one pool.
-        services.AddSingleton(_ => Npgsql.NpgsqlDataSource.Create(options.ConnectionString));
+        // Statements that run on every request (credential lookups, heartbeat batches) are prepared after two uses
+        // (Npgsql automatic preparation), so PostgreSQL plans them once per connection instead of once per call.
+        services.AddSingleton(_ =>
+        {
+            var source = new Npgsql.NpgsqlDataSourceBuilder(options.ConnectionString);
+            if (source.ConnectionStringBuilder.MaxAutoPrepare == 0)
+            {
+                source.ConnectionStringBuilder.MaxAutoPrepare = 64;
+                source.ConnectionStringBuilder.AutoPrepareMinUsages = 2;
+            }
+
+            return source.Build();
+        });
         services.AddSingleton(sp => new SqlMigrator(options.ConnectionString, sp.GetRequiredService<ILogger<SqlMigrator>>()));
         services.AddDbContextPool<DgonDbContext>((sp, db) => db.UseNpgsql(sp.GetRequiredService<Npgsql.NpgsqlDataSource>()));
 
