@@ -46,6 +46,7 @@ public static class InferenceServices
         _ = app.Services.GetRequiredService<GatewayMetrics>(); // its series exist from start-up
         app.MapLinkEndpoint();
         app.MapGatewayApi();
+        app.MapInferenceNodesApi();
         return app;
     }
 }

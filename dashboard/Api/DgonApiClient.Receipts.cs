@@ -39,6 +39,10 @@ public sealed partial class DgonApiClient
     public async Task<ApiResult<List<UsageView>>> GetUsageAsync(bool byNode, CancellationToken cancellationToken) =>
         (await GetAsync(new Uri(byNode ? "v1/usage?by=node" : "v1/usage?by=key", UriKind.Relative), ReceiptJsonContext.Default.ListUsageView, cancellationToken)).Result;
 
+    /// <summary><c>GET /v1/inference/nodes</c>: nodes linked for inference with their manifests (models, hardware, capacity).</summary>
+    public async Task<ApiResult<List<InferenceNodeView>>> GetInferenceNodesAsync(CancellationToken cancellationToken) =>
+        (await GetAsync(new Uri("v1/inference/nodes", UriKind.Relative), InferenceJsonContext.Default.ListInferenceNodeView, cancellationToken)).Result;
+
     private static void Add(Dictionary<string, string?> parameters, string name, string? value)
     {
         if (!string.IsNullOrWhiteSpace(value))

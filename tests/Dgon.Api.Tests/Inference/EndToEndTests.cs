@@ -58,6 +58,14 @@ public sealed class EndToEndTests : IAsyncLifetime
         await StartAgentAsync(nodeA, _runtimeA);
         await Eventually.Until(async () => await LinkedAsync(nodeA), TimeSpan.FromSeconds(60), "agent A linked and active\n" + Dump());
 
+        // The verified manifest is readable: the runtime's model, the node's capacity, the link's state.
+        var (_, linked) = await SendAsync(_api.Client, HttpMethod.Get, "/v1/inference/nodes", ApiHost.AdminToken);
+        var viewA = JsonDocument.Parse(linked).RootElement.EnumerateArray().Single(n => n.GetProperty("node_id").GetString() == nodeA);
+        Assert.True(viewA.GetProperty("local").GetBoolean());
+        Assert.Equal(4, viewA.GetProperty("capacity").GetInt32());
+        Assert.Equal(Model, viewA.GetProperty("manifest").GetProperty("runtime").GetProperty("models")[0].GetProperty("id").GetString());
+        Assert.Equal(HttpStatusCode.Unauthorized, (await SendAsync(_api.Client, HttpMethod.Get, "/v1/inference/nodes")).Status);
+
         // Plain and streamed, through the SDK, unmodified.
         var chat = Chat();
         var plain = await chat.CompleteChatAsync([new UserChatMessage("tell me about gpus")]);
