@@ -37,6 +37,7 @@ public sealed partial class Gateway(
     INodeDirectory directory,
     RemoteLinks remote,
     KeyConcurrency keys,
+    KeyTokenBudget tokenBudget,
     ReplicaSecret secret,
     InferenceOptions options,
     GatewayMetrics metrics,
@@ -154,6 +155,14 @@ public sealed partial class Gateway(
             return "no_capacity";
         }
 
+        // Tokens are charged where the request is served, so a forwarded request is checked at the serving replica.
+        if (!tokenBudget.TryAdmit(caller.LimiterKey, out var tokenWait))
+        {
+            var seconds = Math.Max(1, (int)Math.Ceiling(tokenWait.TotalSeconds));
+            await OpenAiErrors.RateLimited($"this credential used its {options.KeyTokensPerMinute} tokens per minute (DGON_GATEWAY_KEY_TOKENS_PER_MINUTE); retry in {seconds} s", seconds).ExecuteAsync(context);
+            return "no_capacity";
+        }
+
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
         deadline.CancelAfter(options.Timeout);
         var ct = deadline.Token;
@@ -216,7 +225,7 @@ public sealed partial class Gateway(
                     }
 
                     tried.Add(link.NodeId);
-                    var outcome = await RunAsync(context, task, started, stream, includeUsage, caller.KeyId, ct);
+                    var outcome = await RunAsync(context, task, started, stream, includeUsage, caller.KeyId, caller.LimiterKey, ct);
                     if (outcome.Retry is { } failure)
                     {
                         metrics.Routing("failover");
@@ -249,7 +258,7 @@ public sealed partial class Gateway(
     private readonly record struct Outcome(string? Result, string? Retry);
 
     // Runs one dispatched task to its end. Retry (a failure before the first chunk): nothing was written.
-    private async Task<Outcome> RunAsync(HttpContext context, LinkTask task, long started, bool stream, bool includeUsage, string? keyId, CancellationToken ct)
+    private async Task<Outcome> RunAsync(HttpContext context, LinkTask task, long started, bool stream, bool includeUsage, string? keyId, string limiterKey, CancellationToken ct)
     {
         var reader = task.Messages.Reader;
         var text = new StringBuilder();
@@ -295,6 +304,8 @@ public sealed partial class Gateway(
                         break;
                     case ResultMessage done:
                         metrics.Tokens(done.PromptTokens, done.CompletionTokens);
+                        tokenBudget.Charge(limiterKey, done.PromptTokens + done.CompletionTokens);
+
                         if (stream)
                         {
                             if (!firstSeen)

@@ -52,6 +52,12 @@ public sealed record InferenceOptions
     /// <summary>Bounded wait for a free slot before 429.</summary>
     public TimeSpan QueueWait { get; init; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>
+    /// <c>DGON_GATEWAY_KEY_TOKENS_PER_MINUTE</c>: tokens (input + output) per minute per credential and replica
+    /// (<see cref="KeyTokenBudget"/>); default 200,000; 0 turns the limit off.
+    /// </summary>
+    public int KeyTokensPerMinute { get; init; } = 200_000;
+
     /// <summary>Configured base URL of this replica, or null to use the first listening URL.</summary>
     public Uri? ReplicaUrl { get; init; }
 
@@ -77,6 +83,7 @@ public sealed record InferenceOptions
             Timeout = TimeSpan.FromSeconds(Integer(configuration, "DGON_GATEWAY_TIMEOUT_SECONDS", 120, 1, 3600)),
             KeyConcurrency = Integer(configuration, "DGON_GATEWAY_KEY_CONCURRENCY", 16, 1, 10_000),
             QueueWait = TimeSpan.FromSeconds(Integer(configuration, "DGON_GATEWAY_QUEUE_SECONDS", 2, 0, 30)),
+            KeyTokensPerMinute = Integer(configuration, "DGON_GATEWAY_KEY_TOKENS_PER_MINUTE", 200_000, 0, 100_000_000),
             ReplicaUrl = url,
             ReplicaSecret = Settings.Optional(configuration["DGON_REPLICA_SECRET"]) ?? trust.AdminToken,
         };

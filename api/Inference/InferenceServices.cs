@@ -21,6 +21,7 @@ public static class InferenceServices
         services.AddSingleton<ReplicaAddress>();
         services.AddSingleton<RemoteLinks>();
         services.AddSingleton<KeyConcurrency>();
+        services.AddSingleton<KeyTokenBudget>();
         services.AddSingleton<ReplicaSecret>();
         services.AddSingleton<GatewayMetrics>();
         services.AddSingleton<ReceiptRecorder>();
