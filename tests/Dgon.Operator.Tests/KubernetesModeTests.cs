@@ -337,6 +337,41 @@ public sealed class KubernetesModeTests(KubernetesModeFixture fx, ITestOutputHel
         Assert.Equal(HttpStatusCode.NotFound, await ActAsync(HttpMethod.Delete, $"/v1/admin/nodes/{node.NodeId}", session));
     }
 
+    [Fact]
+    public async Task A_linked_agent_serves_chat_completions_through_the_gateway_in_Kubernetes_mode()
+    {
+        await using var runtime = await StubRuntime.StartAsync(null, "k8s-model");
+        var nodeId = NewNodeId("infer");
+        var configDir = Path.Combine(fx.Directory, "agent-infer-" + Guid.NewGuid().ToString("N")[..6]);
+        StartAgent(nodeId, runtime.BaseAddress, configDir, await fx.Api.CreateJoinTokenAsync("""{"max_uses":1}"""));
+        string key;
+        using (var create = Json(HttpMethod.Post, "/v1/admin/api-keys", ApiHost.AdminToken, """{"name":"k8s","scopes":["inference"]}"""))
+        using (var created = await fx.Api.Client.SendAsync(create))
+        {
+            Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+            key = JsonNode.Parse(await created.Content.ReadAsStringAsync())!["key"]!.GetValue<string>();
+        }
+
+        // The DgonNode turns Active (operator) and the agent links: then the gateway routes to it.
+        string? answer = null;
+        await Wait(
+            async () =>
+            {
+                using var request = Json(HttpMethod.Post, "/v1/chat/completions", key, """{"model":"k8s-model","messages":[{"role":"user","content":"hello cluster"}]}""");
+                using var response = await fx.Api.Client.SendAsync(request);
+                if (response.StatusCode != HttpStatusCode.OK)
+                {
+                    return false;
+                }
+
+                answer = JsonNode.Parse(await response.Content.ReadAsStringAsync())!["choices"]![0]!["message"]!["content"]!.GetValue<string>();
+                return true;
+            },
+            "a completion through the gateway from the linked node");
+        Assert.Equal(StubRuntime.ReplyText("hello cluster", StubModel.Echo.Chunks), answer);
+        await Wait(async () => (await ReadAsync($"/v1/receipts?node={nodeId}", ApiHost.AdminToken)).Contains("\"signature_status\":\"valid\"", StringComparison.Ordinal), "a valid receipt of the node");
+    }
+
     private static HttpRequestMessage Json(HttpMethod method, string path, string? bearer, string? body)
     {
         var request = new HttpRequestMessage(method, path);
