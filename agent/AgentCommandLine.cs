@@ -68,7 +68,8 @@ public sealed class AgentCommandLine
         };
         Root.Add(Status);
 
-        // placeholders so that parsing knows both commands are runnable (RunAsync sets the real actions)
+        // System.CommandLine treats a command without an action as not runnable when parsing; RunAsync replaces these
+        // no-op actions with the real ones before invoking.
         Root.SetAction(_ => 0);
         Status.SetAction(_ => 0);
     }

@@ -326,44 +326,24 @@ public static partial class AuthApi
             AccountJsonContext.Default.MeResponse);
     }
 
-    private static async Task<IResult> ProviderSummaryAsync(HttpContext http, INodeQueries nodes, Persistence.DgonDbContext db, CancellationToken ct)
+    private static async Task<IResult> ProviderSummaryAsync(HttpContext http, INodeQueries nodes, IReceiptStore receipts, CancellationToken ct)
     {
-        var owner = http.User.UserId();
-        var counts = await nodes.CountOwnedByPhaseAsync(owner ?? "", ct);
-        var ids = new List<string>();
-        string? after = null;
-        do
-        {
-            var page = await nodes.ListAsync(new NodeListQuery(null, null, 1000, after) { OwnerId = owner ?? "" }, ct);
-            ids.AddRange(page.Items.Select(n => n.Id));
-            after = page.NextAfter;
-        }
-        while (after is not null && ids.Count < 100_000);
-
-        var totals = await db.Database.SqlQuery<ReceiptTotals>($"""
-            SELECT count(*) AS "Receipts",
-                   coalesce(sum(CASE WHEN jsonb_typeof(payload->'tokens_input') = 'number' THEN (payload->>'tokens_input')::numeric END), 0)::bigint AS "TokensInput",
-                   coalesce(sum(CASE WHEN jsonb_typeof(payload->'tokens_output') = 'number' THEN (payload->>'tokens_output')::numeric END), 0)::bigint AS "TokensOutput"
-            FROM receipts WHERE node_id = ANY({ids.ToArray()})
-            """).SingleAsync(ct);
+        // The admin token owns no nodes: "" matches none.
+        var owner = http.User.UserId() ?? "";
+        var counts = await nodes.CountOwnedByPhaseAsync(owner, ct);
+        var usage = await receipts.UsageAsync(byKey: false, owner, since: null, ct);
         return TypedResults.Json(
             new ProviderSummary
             {
                 NodesTotal = counts.Values.Sum(),
                 NodesOnline = counts.GetValueOrDefault(Domain.Nodes.NodePhase.Active),
-                Receipts = totals.Receipts,
-                TokensInput = totals.TokensInput,
-                TokensOutput = totals.TokensOutput,
+                Receipts = usage.Sum(u => u.Requests),
+                TokensInput = usage.Sum(u => u.TokensInput),
+                TokensOutput = usage.Sum(u => u.TokensOutput),
                 EarningsComputeUnits = null,
             },
             AccountJsonContext.Default.ProviderSummary);
     }
-
-    /// <summary>Receipt sums of the provider summary.</summary>
-    /// <param name="Receipts">Count.</param>
-    /// <param name="TokensInput">Sum of tokens_input.</param>
-    /// <param name="TokensOutput">Sum of tokens_output.</param>
-    public sealed record ReceiptTotals(long Receipts, long TokensInput, long TokensOutput);
 
     /// <summary>Lists API keys: the caller's own, or every key when <paramref name="all"/> (admin).</summary>
     internal static async Task<IResult> ListKeysAsync(HttpContext http, CredentialStore store, TimeProvider clock, bool all, CancellationToken ct)

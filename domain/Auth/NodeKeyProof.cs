@@ -109,7 +109,11 @@ public static class NodeKeyProof
         return Algorithm.Verify(publicKey!, message, signature);
     }
 
-    private static bool TryParsePublicKey(string? text, out PublicKey? key)
+    /// <summary>
+    /// Parses a public key in wire form (<c>ed25519:</c> + base64 of 32 bytes); false for anything else. Shared by the
+    /// key proofs here and the receipt and manifest signatures (<c>Dgon.Domain.Receipts</c>).
+    /// </summary>
+    public static bool TryParsePublicKey(string? text, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out PublicKey? key)
     {
         key = null;
         if (text is null || text.Length != PublicKeyPrefix.Length + 44 || !text.StartsWith(PublicKeyPrefix, StringComparison.Ordinal))

@@ -126,14 +126,7 @@ public static class ExecutionReceipts
             return new(false, "malformed_signature");
         }
 
-        if (publicKeyText is null || !publicKeyText.StartsWith(Auth.NodeKeyProof.PublicKeyPrefix, StringComparison.Ordinal))
-        {
-            return new(false, "bad_key");
-        }
-
-        var raw = new byte[32];
-        if (!Convert.TryFromBase64String(publicKeyText[Auth.NodeKeyProof.PublicKeyPrefix.Length..], raw, out var keyLength) || keyLength != 32
-            || !PublicKey.TryImport(Algorithm, raw, KeyBlobFormat.RawPublicKey, out var publicKey) || publicKey is null)
+        if (!Auth.NodeKeyProof.TryParsePublicKey(publicKeyText, out var publicKey))
         {
             return new(false, "bad_key");
         }

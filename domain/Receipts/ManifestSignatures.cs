@@ -31,17 +31,10 @@ public static class ManifestSignatures
     public static bool Verify(string? publicKeyText, CapabilityManifest manifest, string? signature)
     {
         ArgumentNullException.ThrowIfNull(manifest);
-        if (signature is null || !signature.StartsWith(ExecutionReceipts.SignaturePrefix, StringComparison.Ordinal)
-            || publicKeyText is null || !publicKeyText.StartsWith(Auth.NodeKeyProof.PublicKeyPrefix, StringComparison.Ordinal))
-        {
-            return false;
-        }
-
-        var raw = new byte[32];
         var sig = new byte[Algorithm.SignatureSize];
-        return Convert.TryFromBase64String(publicKeyText[Auth.NodeKeyProof.PublicKeyPrefix.Length..], raw, out var n) && n == 32
+        return signature is not null && signature.StartsWith(ExecutionReceipts.SignaturePrefix, StringComparison.Ordinal)
+            && Auth.NodeKeyProof.TryParsePublicKey(publicKeyText, out var key)
             && Convert.TryFromBase64String(signature[ExecutionReceipts.SignaturePrefix.Length..], sig, out var m) && m == sig.Length
-            && PublicKey.TryImport(Algorithm, raw, KeyBlobFormat.RawPublicKey, out var key) && key is not null
             && Algorithm.Verify(key, SignedBytes(manifest), sig);
     }
 }
